@@ -1,0 +1,1 @@
+"""Sub-commands of the ``tron`` CLI, one module each (see ``arena.cli``)."""
