@@ -189,11 +189,16 @@ class TronBatch:
         """Start new games.
 
         Args:
-            games: indices of the games to reset (default: all).
+            games: indices of the games to reset, or a (B,) bool mask of them (default: all).
             map_index: the map of each reset game, an index into ``maps`` (scalar or one per game);
                 default: keep each game's current map.
         """
-        idx = np.arange(self.batch_size) if games is None else np.asarray(games, dtype=np.int64)
+        if games is None:
+            idx = np.arange(self.batch_size)
+        else:
+            g = np.asarray(games)
+            # A mask (``reset(batch.done)``) must not be read as the indices 0 and 1.
+            idx = np.flatnonzero(g) if g.dtype == np.bool_ else g.astype(np.int64, copy=False)
         if idx.size == 0:
             return
         if map_index is not None:
@@ -231,6 +236,11 @@ class TronBatch:
         a = np.asarray(actions)
         if a.shape != self.heads.shape:
             raise ValueError(f"actions must have shape (B, P) = {self.heads.shape}, got {a.shape}")
+        if not np.issubdtype(a.dtype, np.integer):
+            # A float cast to int would turn NaN or 1.7 silently into some direction.
+            raise ValueError(
+                f"actions must be integer Direction values 0..3 (N, E, S, W), got dtype {a.dtype}"
+            )
         running = ~self.done
         moving = self.alive & running[:, None]
         if forfeit is not None:
@@ -242,7 +252,7 @@ class TronBatch:
         if bad.any():
             g, p = np.argwhere(bad)[0]
             raise ValueError(
-                f"illegal action {a[g, p]!r} for player {p} in game {g}: use a Direction 0..3 (N, E, S, W)"
+                f"illegal action {int(a[g, p])} for player {p} in game {g}: use a Direction 0..3 (N, E, S, W)"
             )
         a = a.astype(np.int64, copy=False) & 3
         dest = self.heads + self.offsets[a]
