@@ -141,6 +141,7 @@ class Encoder:
         self._base = np.empty((n, size), dtype=np.uint8)
         self._mask = np.empty((n, size), dtype=np.bool_)
         self._codes = np.empty((n, size), dtype=np.uint8)
+        self._swap = np.empty((n, sh, sw), dtype=np.bool_)
         self._board_size = size
         # _lut[s, u]: the code seat s sees for a cell whose int8 value, read as uint8, is u.
         self._lut = np.zeros((p, 256), dtype=np.uint8)
@@ -180,10 +181,7 @@ class Encoder:
         if isinstance(seat, int | np.integer):
             s = int(seat)
             codes = self._head_code[s][:, None]
-            if small:
-                self._write_board(self._lut[s][self._region(cells)], out)
-            else:
-                self._write_board(self._seat_codes(cells, self._base_codes(cells), s), out)
+            self._write_board(self._board_codes(cells, s), out)
         else:
             seats = np.asarray(seat, dtype=np.int64)
             if seats.shape != (g,):
@@ -215,6 +213,19 @@ class Encoder:
         cells, heads, alive = self._select(games)
         g, p = heads.shape
         out = self._check_out(out, (g, p, *self.shape))
+        # Indices and values as (seat, player, game): numpy's inner loops run over games.
+        hidx = np.take(self._obs_index, heads.T)[None, :, :]
+        head_codes = self._head_code[:, :, None] + (alive.T.view(np.uint8) << 1)
+        flat = out.reshape(-1)
+        if p == 2:
+            # Seat 1 sees seat 0's view with own and opponent swapped (2 <-> 3, 4 <-> 5): an xor
+            # with 1 on codes >= 2, much cheaper than a second pass over the padded boards.
+            self._write_board(self._board_codes(cells, 0), out[:, 0])
+            flat[self._seat_offset[:1, :, :g] + hidx] = head_codes[:1]
+            swap = self._swap[:g]
+            np.greater_equal(out[:, 0], Category.OWN_TRAIL, out=swap)
+            np.bitwise_xor(out[:, 0], swap.view(np.uint8), out=out[:, 1])
+            return out
         if g * self._board_size <= _LOOKUP_MAX_SQUARES:
             region = self._region(cells)
             for s in range(p):
@@ -223,10 +234,7 @@ class Encoder:
             base = self._base_codes(cells)
             for s in range(p):
                 self._write_board(self._seat_codes(cells, base, s), out[:, s])
-        # Indices and values as (seat, player, game): numpy's inner loops run over games.
-        hidx = np.take(self._obs_index, heads.T)[None, :, :]
-        index = self._seat_offset[:, :, :g] + hidx
-        out.reshape(-1)[index] = self._head_code[:, :, None] + (alive.T.view(np.uint8) << 1)
+        flat[self._seat_offset[:, :, :g] + hidx] = head_codes
         return out
 
     # ------------------------------------------------------------------ inside
@@ -268,6 +276,12 @@ class Encoder:
         np.add(base, trail.view(np.uint8), out=base)
         np.add(base, trail.view(np.uint8), out=base)
         return base
+
+    def _board_codes(self, cells: NDArray[np.int8], seat: int) -> NDArray[np.uint8]:
+        """The codes of the copied board area seen by ``seat``, by the cheaper path for the size."""
+        if cells.shape[0] * self._board_size <= _LOOKUP_MAX_SQUARES:
+            return self._lut[seat][self._region(cells)]
+        return self._seat_codes(cells, self._base_codes(cells), seat)
 
     def _seat_codes(
         self, cells: NDArray[np.int8], base: NDArray[np.uint8], seat: int | NDArray[np.int64]
