@@ -20,7 +20,6 @@ Player ``p`` of the engine (0-based) starts on the square marked ``p + 1``.
 from __future__ import annotations
 
 import functools
-import importlib.resources
 import re
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -52,6 +51,10 @@ BUILTIN_MAP_NAMES: tuple[str, ...] = (
     "room16-4p",
     "arena21-4p",
 )
+
+# Next to this module, not through importlib.resources: under setuptools' editable install that
+# raises "MultiplexedPath only supports directories" once the finder's path hook is in __path__.
+_MAPDATA = Path(__file__).with_name("mapdata")
 
 _CHAR_HINT = "(use '#', ' ', '1'-'4')"
 
@@ -292,7 +295,7 @@ def get_map(name: str) -> Map:
     """
     if name not in BUILTIN_MAP_NAMES:
         raise MapError(f"unknown map {name!r}; built-in maps: {_builtin_list()}")
-    text = (importlib.resources.files("tron") / "mapdata" / f"{name}.txt").read_text("utf-8")
+    text = (_MAPDATA / f"{name}.txt").read_text("utf-8")
     return parse_map(text, name)
 
 
@@ -428,7 +431,7 @@ def _random_starts(
 ) -> tuple[tuple[int, int], ...] | None:
     """Fair starts on open squares with two or more open neighbours, far enough apart; or None."""
     h, w = walls.shape
-    min_dist = max(2, (h + w) // 4)
+    min_dist = max(2, min(h, w) // 2)
     ok = ~walls & (_open_neighbours(walls) >= 2)
     rr, cc = np.nonzero(ok)
     images = [sym(rr, cc) for sym in syms]
@@ -484,11 +487,12 @@ def random_map(
       on the axis (one column right of it when the width is even) where its distance to each of the
       others comes closest to theirs to each other.
 
-    Starts have at least two open neighbours and are at least ``max(2, (H + W) // 4)`` squares
-    apart (Manhattan). Every start lies in one connected open region holding at least half of the
-    open squares; open squares outside it (unreachable pockets) are filled with wall. A draw that
-    misses these rules is thrown away and drawn again, the density lowered by a fifth every ten
-    failures, so the call always ends (an empty board satisfies them).
+    Starts have at least two open neighbours and are at least ``max(2, min(H, W) // 2)``
+    squares apart (Manhattan; more can be impossible, as mirror images on a long thin board are at
+    most ``min(H, W) - 1`` apart). All starts lie in one connected open region holding at least half
+    of the open squares; open squares outside it (unreachable pockets) are filled with wall. A draw
+    that misses these rules is thrown away and drawn again, the density lowered by a fifth every ten
+    failures, so the call always ends (an empty board meets them).
 
     Args:
         height: rows, at least 5.
