@@ -178,6 +178,9 @@ class Encoder:
         g = cells.shape[0]
         out = self._check_out(out, (g, *self.shape))
         small = g * self._board_size <= _LOOKUP_MAX_SQUARES
+        if isinstance(seat, int | np.integer) and g == 1:
+            self._encode_one(cells[0], heads[0].tolist(), alive[0].tolist(), int(seat), out[0])
+            return out
         if isinstance(seat, int | np.integer):
             s = int(seat)
             codes = self._head_code[s][:, None]
@@ -276,6 +279,27 @@ class Encoder:
         np.add(base, trail.view(np.uint8), out=base)
         np.add(base, trail.view(np.uint8), out=base)
         return base
+
+    def _encode_one(
+        self,
+        cells: NDArray[np.int8],
+        heads: list[int],
+        alive: list[bool],
+        seat: int,
+        out: NDArray[np.uint8],
+    ) -> None:
+        """``encode`` for a single game (a single env's step): the same codes, fewer numpy calls."""
+        rh, rw = self._rh, self._rw
+        out[:rh, :rw] = self._lut[seat][cells[1 : 1 + rh, 1 : 1 + rw].view(np.uint8)]
+        if rh < out.shape[0]:
+            out[rh:, :] = Category.WALL
+        if rw < out.shape[1]:
+            out[:rh, rw:] = Category.WALL
+        wp = self.batch.width
+        for p, (head, live) in enumerate(zip(heads, alive, strict=True)):
+            if live:
+                r, c = divmod(head, wp)
+                out[r - 1, c - 1] = Category.OWN_HEAD if p == seat else Category.OPPONENT_HEAD
 
     def _board_codes(self, cells: NDArray[np.int8], seat: int) -> NDArray[np.uint8]:
         """The codes of the copied board area seen by ``seat``, by the cheaper path for the size."""

@@ -253,10 +253,11 @@ class TronBatch:
             moving = moving & ~gave_up
         else:
             gave_up = None
-        # Few whole-batch numpy calls per turn: at small batch sizes their fixed cost is the time.
+        # Few whole-batch numpy calls per turn: at small batch sizes their fixed cost is the time
+        # (hence also count_nonzero, several times cheaper than any() on small arrays).
         a3 = a & 3
         bad = moving & (a3 != a)
-        if bad.any():
+        if np.count_nonzero(bad):
             g, p = np.argwhere(bad)[0]
             raise ValueError(
                 f"illegal action {int(a[g, p])} for player {p} in game {g}: use a Direction 0..3 (N, E, S, W)"
@@ -270,7 +271,7 @@ class TronBatch:
         head_on = None
         for i, j in self._pairs:
             same = moving[:, i] & moving[:, j] & (dest[:, i] == dest[:, j])
-            if same.any():
+            if np.count_nonzero(same):
                 if head_on is None:
                     head_on = np.zeros_like(moving)
                 head_on[:, i] |= same
@@ -291,7 +292,7 @@ class TronBatch:
 
         turn = self.turn
         turn += running
-        if crashed.any():
+        if np.count_nonzero(crashed):
             cause = np.where(
                 crash_wall, Cause.WALL, np.where(crash_trail, Cause.TRAIL, Cause.HEAD_ON)
             )
@@ -300,9 +301,14 @@ class TronBatch:
             self.cause[crashed] = cause[crashed]
             self.crash_turn[crashed] = np.broadcast_to(turn[:, None], crashed.shape)[crashed]
             self.alive &= ~crashed
-        n_alive = self.alive.sum(axis=1)
+        # Players alive per game, summed column by column: a reduction along the short player axis
+        # costs numpy ~20x more at large batch sizes.
+        alive8 = self.alive.view(np.uint8)
+        n_alive = alive8[:, 0].copy()
+        for p in range(1, self.n_players):
+            n_alive += alive8[:, p]
         ended = running & (n_alive <= 1)
-        if ended.any():
+        if np.count_nonzero(ended):
             self.done |= ended
             one_left = ended & (n_alive == 1)
             self.winner[one_left] = np.argmax(self.alive[one_left], axis=1)

@@ -180,17 +180,24 @@ def test_observe__both_paths_match_the_table_in_random_games(
         for limit in (0, 10**9):
             monkeypatch.setattr(observe, "_LOOKUP_MAX_SQUARES", limit)
             results.append(
-                (enc.encode_all(), enc.encode(seats), enc.encode(1, games), enc.encode_all(games))
+                (
+                    enc.encode_all(),
+                    enc.encode(seats),
+                    enc.encode(1, games),
+                    enc.encode_all(games),
+                    enc.encode(0, games[:1]),
+                )
             )
         for fast, slow in zip(*results, strict=True):
             np.testing.assert_array_equal(fast, slow)
-        all_seats, per_game, picked, picked_all = results[0]
+        all_seats, per_game, picked, picked_all, one = results[0]
         for g in range(6):
             for s in range(n_players):
                 np.testing.assert_array_equal(all_seats[g, s], reference(batch, g, s, (22, 22)))
             np.testing.assert_array_equal(per_game[g], all_seats[g, seats[g]])
         np.testing.assert_array_equal(picked, all_seats[games, 1])
         np.testing.assert_array_equal(picked_all, all_seats[games])
+        np.testing.assert_array_equal(one[0], all_seats[games[0], 0])
         batch.reset(np.flatnonzero(batch.done))
 
 

@@ -96,6 +96,8 @@ class RandomPolicy:
     def act(self, batch: TronBatch, seat: int, games: NDArray[np.intp]) -> NDArray[np.int8]:
         """A random move onto an empty square for ``seat`` in each of ``games``."""
         g = np.asarray(games, dtype=np.int64)
+        if g.size == 1:
+            return self._act_one(batch, seat, int(g[0]))
         board = batch.height * batch.width
         # (4, G) layouts: numpy's inner loops run over the games, not over the four directions.
         dest = (g * board + batch.heads[g, seat])[None, :] + batch.offsets[:, None]
@@ -109,3 +111,11 @@ class RandomPolicy:
         w_over_s = k_w > k_s
         south_half = np.maximum(k_s, k_w) > np.maximum(k_n, k_e)
         return np.where(south_half, w_over_s.view(np.int8) + np.int8(2), e_over_n.view(np.int8))
+
+    def _act_one(self, batch: TronBatch, seat: int, game: int) -> NDArray[np.int8]:
+        """``act`` for one game in plain Python (a single env's opponent), a few times faster."""
+        cells = batch.cells[game].reshape(-1)
+        head = int(batch.heads[game, seat])
+        free = [d for d, off in enumerate(batch.offsets.tolist()) if cells[head + off] == EMPTY]
+        moves = free or [0, 1, 2, 3]
+        return np.array([moves[int(self._rng.random() * len(moves))]], dtype=np.int8)
