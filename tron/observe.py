@@ -72,6 +72,12 @@ class Category(IntEnum):
 #: Number of categories, the number of one-hot planes a network sees.
 N_CATEGORIES = len(Category)
 
+# Plain ints for numpy calls: an IntEnum operand sends numpy's ufuncs down a path ~6x slower.
+_WALL = int(Category.WALL)
+_OWN_TRAIL = int(Category.OWN_TRAIL)
+_OWN_HEAD = int(Category.OWN_HEAD)
+_OPPONENT_HEAD = int(Category.OPPONENT_HEAD)
+
 
 def obs_shape(
     map_shapes: list[tuple[int, int]], obs_size: int | tuple[int, int] | None = None
@@ -226,7 +232,7 @@ class Encoder:
             self._write_board(self._board_codes(cells, 0), out[:, 0])
             flat[self._seat_offset[:1, :, :g] + hidx] = head_codes[:1]
             swap = self._swap[:g]
-            np.greater_equal(out[:, 0], Category.OWN_TRAIL, out=swap)
+            np.greater_equal(out[:, 0], _OWN_TRAIL, out=swap)
             np.bitwise_xor(out[:, 0], swap.view(np.uint8), out=out[:, 1])
             return out
         if g * self._board_size <= _LOOKUP_MAX_SQUARES:
@@ -292,14 +298,14 @@ class Encoder:
         rh, rw = self._rh, self._rw
         out[:rh, :rw] = self._lut[seat][cells[1 : 1 + rh, 1 : 1 + rw].view(np.uint8)]
         if rh < out.shape[0]:
-            out[rh:, :] = Category.WALL
+            out[rh:, :] = _WALL
         if rw < out.shape[1]:
-            out[:rh, rw:] = Category.WALL
+            out[:rh, rw:] = _WALL
         wp = self.batch.width
         for p, (head, live) in enumerate(zip(heads, alive, strict=True)):
             if live:
                 r, c = divmod(head, wp)
-                out[r - 1, c - 1] = Category.OWN_HEAD if p == seat else Category.OPPONENT_HEAD
+                out[r - 1, c - 1] = _OWN_HEAD if p == seat else _OPPONENT_HEAD
 
     def _board_codes(self, cells: NDArray[np.int8], seat: int) -> NDArray[np.uint8]:
         """The codes of the copied board area seen by ``seat``, by the cheaper path for the size."""
@@ -331,9 +337,9 @@ class Encoder:
         rh, rw = self._rh, self._rw
         out[:, :rh, :rw] = codes
         if rh < out.shape[1]:
-            out[:, rh:, :] = Category.WALL
+            out[:, rh:, :] = _WALL
         if rw < out.shape[2]:
-            out[:, :rh, rw:] = Category.WALL
+            out[:, :rh, rw:] = _WALL
 
 
 def encode(
