@@ -11,7 +11,10 @@ learner also moving with a ``RandomPolicy``, resets included; also through ``gym
 (with its order-enforcing and checker wrappers) for reference.
 
 Main figures time the whole loop, the random policy's moves included; the ``env_only_*`` figures
-time the env calls alone. Each figure is the median of several runs after a warm-up run.
+time the env calls alone; the ``*_per_cpu_s`` figures divide by this process's CPU time instead
+of wall time, which keeps them meaningful on a machine shared with other jobs (the loop is
+single-threaded, so on an idle machine the two agree). Each figure is the median of several runs
+after a warm-up run.
 
 Prints a table, then one JSON object as the last line. ``--quick`` runs shorter (a few seconds).
 """
@@ -23,7 +26,7 @@ import json
 import os
 import statistics
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -35,19 +38,37 @@ BATCH_SIZES = (1, 64, 1024, 4096)
 MAP = "room15"
 
 
-def vector_rates(batch_size: int, steps: int, repeats: int) -> tuple[float, float]:
-    """Median game-steps per second (whole loop, env calls only) over ``repeats`` runs."""
+class Rates(NamedTuple):
+    """Medians over the timed runs, in steps (game-steps for the vector env) per second."""
+
+    loop: float  # the whole loop, random policy included, per second of wall time
+    env_only: float  # the env calls alone, per second of wall time
+    per_cpu_second: float  # the whole loop per second of this process's CPU time
+
+
+def median_rates(runs: list[tuple[int, float, float, float]]) -> Rates:
+    """Rates from (steps, loop wall time, env wall time, loop CPU time) runs, the first dropped."""
+    timed = runs[1:]  # the first run warms up
+    return Rates(
+        statistics.median(n / wall for n, wall, _, _ in timed),
+        statistics.median(n / env for n, _, env, _ in timed),
+        statistics.median(n / cpu for n, _, _, cpu in timed),
+    )
+
+
+def vector_rates(batch_size: int, steps: int, repeats: int) -> Rates:
+    """Game-steps per second of the all-players vector env with ``batch_size`` games."""
     env = TronVectorEnv(2 * batch_size, MAP, all_players=True)
     policy = RandomPolicy(seed=0)
     games = np.arange(batch_size)
     actions = np.zeros((batch_size, 2), dtype=np.int64)
     env.reset(seed=0)
     over = np.zeros(batch_size, dtype=bool)
-    loop, env_only = [], []
-    for _ in range(repeats + 1):  # the first run warms up
+    runs = []
+    for _ in range(repeats + 1):
         played = 0
         in_env = 0.0
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         for _ in range(steps):
             for seat in (0, 1):
                 actions[:, seat] = policy.act(env.batch, seat, games)
@@ -56,22 +77,22 @@ def vector_rates(batch_size: int, steps: int, repeats: int) -> tuple[float, floa
             _, _, terminated, truncated, _ = env.step(actions.reshape(-1))
             in_env += time.perf_counter() - t
             over = (terminated | truncated)[::2]
-        loop.append(played / (time.perf_counter() - start))
-        env_only.append(played / in_env)
-    return statistics.median(loop[1:]), statistics.median(env_only[1:])
+        wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+        runs.append((played, wall, in_env, cpu))
+    return median_rates(runs)
 
 
-def single_rates(env: gym.Env[Any, Any], steps: int, repeats: int) -> tuple[float, float]:
-    """Median steps per second of one env (whole loop, env calls only) over ``repeats`` runs."""
+def single_rates(env: gym.Env[Any, Any], steps: int, repeats: int) -> Rates:
+    """Steps per second of one env, the learner moving with a ``RandomPolicy``."""
     policy = RandomPolicy(seed=1)
     game = np.zeros(1, dtype=np.intp)
     tron_env = env.unwrapped
     assert isinstance(tron_env, TronEnv)
     env.reset(seed=0)
-    loop, env_only = [], []
+    runs = []
     for _ in range(repeats + 1):
         in_env = 0.0
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         for _ in range(steps):
             action = policy.act(tron_env.batch, tron_env.seat, game)[0]
             t = time.perf_counter()
@@ -79,9 +100,9 @@ def single_rates(env: gym.Env[Any, Any], steps: int, repeats: int) -> tuple[floa
             if terminated or truncated:
                 env.reset()
             in_env += time.perf_counter() - t
-        loop.append(steps / (time.perf_counter() - start))
-        env_only.append(steps / in_env)
-    return statistics.median(loop[1:]), statistics.median(env_only[1:])
+        wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+        runs.append((steps, wall, in_env, cpu))
+    return median_rates(runs)
 
 
 def main() -> None:
@@ -90,28 +111,29 @@ def main() -> None:
     args = parser.parse_args()
     repeats = 3 if args.quick else 7
     scale = 0.1 if args.quick else 1.0
-    rates, env_rates = {}, {}
+    vector = {}
     for b in BATCH_SIZES:
-        steps = max(10, int(scale * max(100, 200_000 // b)))
-        loop, env_only = vector_rates(b, steps, repeats)
-        rates[str(b)], env_rates[str(b)] = round(loop), round(env_only)
+        vector[str(b)] = r = vector_rates(b, max(10, int(scale * max(100, 200_000 // b))), repeats)
         print(
-            f"vector env, {b:5d} games x 2 players: {loop:>12,.0f} game-steps/s "
-            f"(env calls alone {env_only:,.0f})"
+            f"vector env, {b:4d} games x 2 players: {r.loop:>10,.0f} game-steps/s "
+            f"(env calls alone {r.env_only:,.0f}; per CPU-second {r.per_cpu_second:,.0f})"
         )
     single_steps = int(scale * 20_000)
-    single, single_env = single_rates(TronEnv(MAP), single_steps, repeats)
-    print(
-        f"TronEnv:                   {single:>12,.0f} steps/s (env calls alone {single_env:,.0f})"
-    )
-    made, made_env = single_rates(gym.make("Tron-v0", maps=MAP), single_steps, repeats)
-    print(f"gymnasium.make('Tron-v0'): {made:>12,.0f} steps/s (env calls alone {made_env:,.0f})")
+    single = single_rates(TronEnv(MAP), single_steps, repeats)
+    made = single_rates(gym.make("Tron-v0", maps=MAP), single_steps, repeats)
+    for name, r in (("TronEnv", single), ("gymnasium.make('Tron-v0')", made)):
+        print(
+            f"{name:37s} {r.loop:>10,.0f} steps/s      "
+            f"(env calls alone {r.env_only:,.0f}; per CPU-second {r.per_cpu_second:,.0f})"
+        )
     result = {
-        "game_steps_per_s": rates,
-        "single_env_steps_per_s": round(single),
-        "env_only_game_steps_per_s": env_rates,
-        "env_only_single_env_steps_per_s": round(single_env),
-        "gym_make_single_env_steps_per_s": round(made),
+        "game_steps_per_s": {b: round(r.loop) for b, r in vector.items()},
+        "single_env_steps_per_s": round(single.loop),
+        "env_only_game_steps_per_s": {b: round(r.env_only) for b, r in vector.items()},
+        "env_only_single_env_steps_per_s": round(single.env_only),
+        "game_steps_per_cpu_s": {b: round(r.per_cpu_second) for b, r in vector.items()},
+        "single_env_steps_per_cpu_s": round(single.per_cpu_second),
+        "gym_make_single_env_steps_per_s": round(made.loop),
         "map": MAP,
         "players": 2,
         "observations": "both players, every step",

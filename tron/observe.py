@@ -224,7 +224,7 @@ class Encoder:
         out = self._check_out(out, (g, p, *self.shape))
         # Indices and values as (seat, player, game): numpy's inner loops run over games.
         hidx = np.take(self._obs_index, heads.T)[None, :, :]
-        head_codes = self._head_code[:, :, None] + (alive.T.view(np.uint8) << 1)
+        head_codes = self._head_code[:, :, None] + (alive.view(np.uint8) << 1).T[None]
         flat = out.reshape(-1)
         if p == 2:
             # Seat 1 sees seat 0's view with own and opponent swapped (2 <-> 3, 4 <-> 5): an xor
@@ -309,8 +309,18 @@ class Encoder:
 
     def _board_codes(self, cells: NDArray[np.int8], seat: int) -> NDArray[np.uint8]:
         """The codes of the copied board area seen by ``seat``, by the cheaper path for the size."""
-        if cells.shape[0] * self._board_size <= _LOOKUP_MAX_SQUARES:
+        g = cells.shape[0]
+        if g * self._board_size <= _LOOKUP_MAX_SQUARES:
             return self._lut[seat][self._region(cells)]
+        if self.batch.n_players == 2 and seat == 0:
+            # Cells -1, 0, 1, 2 become 1, 0, 2, 3: |x| + (x > 0), half the passes of the general
+            # formula.
+            x = cells.reshape(g, -1)
+            codes = self._codes[:g]
+            np.abs(x, out=codes.view(np.int8))
+            np.greater(x, 0, out=self._mask[:g])
+            np.add(codes, self._mask[:g].view(np.uint8), out=codes)
+            return self._crop(codes, g)
         return self._seat_codes(cells, self._base_codes(cells), seat)
 
     def _seat_codes(
@@ -324,6 +334,10 @@ class Encoder:
         owner = seat + 1 if isinstance(seat, int) else (seat + 1).astype(np.int8)[:, None]
         np.equal(cells.reshape(g, -1), owner, out=own)
         np.subtract(base, own.view(np.uint8), out=codes)
+        return self._crop(codes, g)
+
+    def _crop(self, codes: NDArray[np.uint8], g: int) -> NDArray[np.uint8]:
+        """The copied area of ``g`` flattened padded boards of codes."""
         return codes.reshape(g, self.batch.height, self.batch.width)[
             :, 1 : 1 + self._rh, 1 : 1 + self._rw
         ]
