@@ -3,6 +3,8 @@ autoreset, map rotation and the all-players mode."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import gymnasium as gym
@@ -55,6 +57,19 @@ class Recorder:
 
 
 # --------------------------------------------------------------------------- TronEnv
+
+
+def test_import__light() -> None:
+    # A fresh interpreter: the test session itself may have imported pygame or pettingzoo.
+    code = (
+        "import sys, gymnasium, tron\n"
+        "gymnasium.make('Tron-v0', render_mode='rgb_array').reset(seed=0)\n"
+        "from tron.env import TronParallelEnv, TronVectorEnv\n"
+        "heavy = {'pygame', 'torch', 'agents', 'arena', 'pettingzoo', 'numba'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_tron_env__passes_check_env() -> None:

@@ -7,7 +7,7 @@ never imports ``agents``). A plain function ``f(batch, seat, games) -> direction
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -60,6 +60,29 @@ def as_policy(obj: Policy | PolicyFn) -> Policy:
         f"an opponent must have an act(batch, seat, games) method or be a function "
         f"f(batch, seat, games) -> directions, got {type(obj).__name__}"
     )
+
+
+#: Opponents: one policy for every opponent seat, or one per opponent (in seat order).
+OpponentSpec = Policy | PolicyFn | Sequence[Policy | PolicyFn] | None
+
+
+def opponent_list(opponents: OpponentSpec, n_opponents: int) -> list[Policy]:
+    """One policy per opponent slot (slot ``j``: the ``j``-th seat that is not the learner's)."""
+    if opponents is None:
+        return [RandomPolicy()] * n_opponents
+    if isinstance(opponents, Sequence):
+        if len(opponents) != n_opponents:
+            raise ValueError(
+                f"got {len(opponents)} opponents for {n_opponents} opponent seats: pass one "
+                "policy (it plays every opponent seat) or one per opponent seat"
+            )
+        return [as_policy(o) for o in opponents]
+    return [as_policy(opponents)] * n_opponents
+
+
+def unique(policies: Sequence[Policy]) -> list[Policy]:
+    """The distinct policy objects (one policy may play several seats), in order."""
+    return list({id(p): p for p in policies}.values())
 
 
 def reset_policy(policy: Policy, games: NDArray[np.intp]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -22,32 +21,10 @@ from tron.env.common import (
     resolve_maps,
     turn_limits,
 )
-from tron.env.policy import Policy, PolicyFn, RandomPolicy, as_policy, reset_policy, seed_policy
+from tron.env.policy import OpponentSpec, opponent_list, reset_policy, seed_policy, unique
 from tron.observe import N_CATEGORIES, Encoder
 from tron.render import Viewer, available_render_modes, check_render_mode, make_viewer
 from tron.rules import Direction, TronBatch
-
-#: Opponents: one policy for every opponent seat, or one per opponent (in seat order).
-OpponentSpec = Policy | PolicyFn | Sequence[Policy | PolicyFn] | None
-
-
-def opponent_list(opponents: OpponentSpec, n_opponents: int) -> list[Policy]:
-    """One policy per opponent slot (slot ``j``: the ``j``-th seat that is not the learner's)."""
-    if opponents is None:
-        return [RandomPolicy()] * n_opponents
-    if isinstance(opponents, Sequence):
-        if len(opponents) != n_opponents:
-            raise ValueError(
-                f"got {len(opponents)} opponents for {n_opponents} opponent seats: pass one "
-                "policy (it plays every opponent seat) or one per opponent seat"
-            )
-        return [as_policy(o) for o in opponents]
-    return [as_policy(opponents)] * n_opponents
-
-
-def unique(policies: Sequence[Policy]) -> list[Policy]:
-    """The distinct policy objects (one policy may play several seats), in order."""
-    return list({id(p): p for p in policies}.values())
 
 
 class TronEnv(gym.Env[NDArray[np.uint8], np.int64]):
@@ -74,8 +51,8 @@ class TronEnv(gym.Env[NDArray[np.uint8], np.int64]):
 
     Reversing onto your own trail is a legal action that crashes. For a left/straight/right view,
     map relative actions with ``tron.rules.relative_to_absolute(heading, action)``, the heading
-    being ``env.unwrapped.batch.last_move[0, seat]`` (-1 before the first move: then any
-    direction is "straight"). Any other action value raises ``ValueError``.
+    being ``env.unwrapped.batch.last_move[0, seat]`` (-1 before the first move, which has no
+    heading: choose it as an absolute direction). Any other action value raises ``ValueError``.
 
     ## Observation Space
     ``Box(0, 5, (S_h, S_w), uint8)``: one category per square from the learner's point of view;

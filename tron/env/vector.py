@@ -23,8 +23,7 @@ from tron.env.common import (
     seat_rewards,
     turn_limits,
 )
-from tron.env.policy import reset_policy, seed_policy
-from tron.env.single import OpponentSpec, opponent_list, unique
+from tron.env.policy import OpponentSpec, opponent_list, reset_policy, seed_policy, unique
 from tron.observe import N_CATEGORIES, Encoder
 from tron.render import Viewer, check_render_mode, make_viewer
 from tron.rules import TronBatch
@@ -71,7 +70,8 @@ class TronVectorEnv(VectorEnv[NDArray[np.uint8], NDArray[np.int64], NDArray[Any]
 
     Info (arrays over envs): ``seat`` (learner mode: the learner's seat in the current episode) or
     ``alive`` (all-players mode). When an episode ends: ``episode`` = ``{"r": return, "l": length}``
-    and ``winner`` (the winning seat, -1 for a draw or a truncated game), set where
+    and ``winner`` (the winning seat; -1 for a draw, a truncated game, or a learner that crashed
+    while two or more opponents ride on), set where
     ``_episode``/``_winner``, as gymnasium's ``RecordEpisodeStatistics`` reports them; pass
     ``episode_stats=False`` to leave them to that wrapper instead.
     """
@@ -239,7 +239,7 @@ class TronVectorEnv(VectorEnv[NDArray[np.uint8], NDArray[np.int64], NDArray[Any]
         self._lengths += counted
         over = terminated | truncated
         infos: dict[str, Any] = {}
-        if over.any():
+        if np.count_nonzero(over):
             self._report_ends(infos, over)
         if self._mode == AutoresetMode.SAME_STEP:
             ended = np.flatnonzero(game_over)
