@@ -39,9 +39,11 @@ What is left out, and why:
 - Opponents share one category each for trail and head, so the encoding is the same for 2, 3 and 4
   players and the network does not depend on seat numbers.
 
-Cost. The encoding is a few whole-batch numpy passes over the padded boards plus one strided copy
-per seat into the output; ``Encoder`` keeps its scratch buffers between calls so the hot path
-allocates nothing but small per-player arrays.
+Cost. For large batches the encoding is a few whole-batch numpy passes over the engine's padded
+boards and one strided copy into the output; with two players the second seat's view is the
+first's with own and opponent swapped, one xor. Small calls (a single env) use a lookup table per
+seat instead. ``Encoder`` keeps its scratch buffers between calls, so the hot path allocates only
+small per-player arrays. Both seats of 4096 games of a 15x15 room take about half a millisecond.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """Text rendering (``render_mode="ansi"``): the board as characters, one line per row.
 
-======  ==============================================
+======  ============================================================
 char    square
-======  ==============================================
+======  ============================================================
 ``#``   wall
 ``.``   empty floor
 ``a``   trail of player 1 (``b``, ``c``, ``d`` for 2-4)
 ``1``   head of live player 1 (``2``, ``3``, ``4``)
-``X``   head of a crashed player (where it crashed)
-======  ==============================================
+``X``   a crashed player's last square (it crashed moving out of it)
+======  ============================================================
 
 Players are numbered from 1 as in the AI Challenge map format (engine seat ``p`` is player
 ``p + 1``). Below the board a status line gives the turn, each player's state and the result.
