@@ -22,10 +22,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -181,6 +181,87 @@ def replay_to_batch(replay: Replay, turns: int | None = None) -> TronBatch:
         if t == turns:
             return batch
     return batch
+
+
+def replay_from_moves(
+    game_map: Map,
+    agents: Sequence[str],
+    turn_moves: Iterable[Sequence[int]],
+    seed: int | None = None,
+) -> Replay:
+    """The replay of a game given turn by turn, played on the engine to get its result.
+
+    Args:
+        game_map: the map.
+        agents: the name of each seat.
+        turn_moves: per turn, a move per seat: a ``Direction`` value, or -1 for a forfeit (entries
+            of players already out are ignored).
+        seed: the seed to record.
+
+    Raises:
+        ReplayError: the moves go on after the game ended, or stop before it does.
+    """
+    batch = TronBatch([game_map], 1, n_players=len(agents))
+    recorder = ReplayRecorder(batch, 0, agents, seed)
+    for t, moves in enumerate(turn_moves):
+        if batch.done[0]:
+            raise ReplayError(f"moves for turn {t + 1}, after the game ended on turn {t}")
+        actions = np.asarray(moves, dtype=np.int64).reshape(1, -1)
+        forfeit = actions < 0
+        actions = np.where(forfeit, 0, actions)
+        recorder.record(actions, forfeit)
+        batch.step(actions, forfeit=forfeit)
+    if not batch.done[0]:
+        raise ReplayError(f"the moves stop after turn {int(batch.turn[0])}, before the game ends")
+    return recorder.finish()
+
+
+class MatchRecord(Protocol):
+    """What ``save_match_replays`` reads of a game of a match (``arena.match.GameRecord``)."""
+
+    @property
+    def map(self) -> str:
+        """The map's name."""
+
+    @property
+    def a_seat(self) -> int:
+        """The seat of agent A (B has the other)."""
+
+    @property
+    def moves(self) -> Sequence[Sequence[int]]:
+        """Per turn, the moves of seat 0 and seat 1 (-1: a forfeit)."""
+
+
+def save_match_replays(
+    path: str | os.PathLike[str],
+    records: Sequence[MatchRecord],
+    maps: Sequence[Map],
+    agents: Sequence[str],
+    seed: int | None = None,
+) -> None:
+    """Write every game of a two-agent match to one replay file (``tron replay FILE``).
+
+    Args:
+        path: the file to write (atomically).
+        records: the games, each naming its map, A's seat and the moves.
+        maps: the maps of the match (looked up by name).
+        agents: the names of A and B.
+        seed: the match's seed, recorded in each game.
+
+    Raises:
+        ReplayError: a record names a map not in ``maps``, or its moves are not a whole game.
+    """
+    by_name = {m.name: m for m in maps}
+    replays = []
+    for i, record in enumerate(records):
+        if record.map not in by_name:
+            raise ReplayError(
+                f"game {i + 1} was played on {record.map!r}, which is not among the maps"
+            )
+        a, b = agents
+        names = (a, b) if record.a_seat == 0 else (b, a)
+        replays.append(replay_from_moves(by_name[record.map], names, record.moves, seed))
+    save_replays(path, replays)
 
 
 def _new_batch(replay: Replay) -> TronBatch:

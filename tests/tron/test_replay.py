@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,9 @@ from tron.replay import (
     ReplayRecorder,
     iter_replay,
     load_replays,
+    replay_from_moves,
     replay_to_batch,
+    save_match_replays,
     save_replays,
 )
 from tron.rules import Cause, Direction, TronBatch
@@ -186,3 +189,34 @@ def test_replay__unreadable_files(tmp_path: Path) -> None:
     (tmp_path / "junk.json").write_text("{not json")
     with pytest.raises(ReplayError, match="invalid JSON"):
         load_replays(tmp_path / "junk.json")
+
+
+@dataclass
+class FakeRecord:
+    map: str
+    a_seat: int
+    moves: list[tuple[int, int]]
+
+
+def test_replay__match_records_become_one_file_with_seats_named(tmp_path: Path) -> None:
+    line = corridor()
+    records = [
+        FakeRecord("corridor", 0, [(E, W), (E, W)]),  # head-on draw in the middle
+        FakeRecord("corridor", 1, [(E, W), (-1, W)]),  # seat 0 (B) forfeits on turn 2
+    ]
+    save_match_replays(tmp_path / "m.json", records, [line], ("alpha", "beta"), seed=9)
+    first, second = load_replays(tmp_path / "m.json")
+    assert first.agents == ("alpha", "beta") and first.winner == -1 and first.moves == ("EE", "WW")
+    assert second.agents == ("beta", "alpha") and second.winner == 1 and second.seed == 9
+    assert second.moves == ("EX", "WW")
+    assert replay_to_batch(second).cause[0, 0] == Cause.FORFEIT
+
+
+def test_replay__match_records_that_are_not_whole_games() -> None:
+    line = corridor()
+    with pytest.raises(ReplayError, match="before the game ends"):
+        replay_from_moves(line, ("a", "b"), [(E, W)])
+    with pytest.raises(ReplayError, match="after the game ended"):
+        replay_from_moves(line, ("a", "b"), [(E, W), (E, W), (E, W)])
+    with pytest.raises(ReplayError, match="not among the maps"):
+        save_match_replays("unused.json", [FakeRecord("elsewhere", 0, [])], [line], ("a", "b"))
