@@ -204,6 +204,8 @@ def test_tron_env__opponents_per_seat_and_hooks() -> None:
 # --------------------------------------------------------------------------- TronParallelEnv
 
 
+# Importing pettingzoo.test warns about PettingZoo's own old creation API (not ours).
+@pytest.mark.filterwarnings("ignore:The old environment creation API:DeprecationWarning")
 def test_parallel_env__passes_parallel_api_test() -> None:
     from pettingzoo.test import parallel_api_test
 
