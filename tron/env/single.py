@@ -49,10 +49,12 @@ class TronEnv(gym.Env[NDArray[np.uint8], np.int64]):
     | 2   | South (down, row + 1) |
     | 3   | West (left, col - 1) |
 
-    Reversing onto your own trail is a legal action that crashes. For a left/straight/right view,
-    map relative actions with ``tron.rules.relative_to_absolute(heading, action)``, the heading
-    being ``env.unwrapped.batch.last_move[0, seat]`` (-1 before the first move, which has no
-    heading: choose it as an absolute direction). Any other action value raises ``ValueError``.
+    Reversing onto your own trail is a legal action that crashes. The env offers no relative
+    action space; for a left/straight/right view (``tron.rules.Relative``: 0 LEFT, 1 STRAIGHT,
+    2 RIGHT), map relative actions with ``tron.rules.relative_to_absolute(heading, action)``, the
+    heading being ``env.unwrapped.batch.last_move[0, env.unwrapped.seat]`` (-1 before the first
+    move, which has no heading: choose it as an absolute direction). Any other action value raises
+    ``ValueError``.
 
     ## Observation Space
     ``Box(0, 5, (S_h, S_w), uint8)``: one category per square from the learner's point of view;
