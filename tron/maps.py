@@ -93,7 +93,12 @@ class Map:
         walls = walls.copy()
         walls.flags.writeable = False
         object.__setattr__(self, "walls", walls)
-        starts = tuple((int(r), int(c)) for r, c in self.starts)
+        try:
+            starts = tuple((int(r), int(c)) for r, c in self.starts)
+        except (TypeError, ValueError):
+            raise MapError(
+                f"map {self.name!r}: starts must be (row, col) pairs of integers, got {self.starts!r}"
+            ) from None
         object.__setattr__(self, "starts", starts)
         if not 2 <= len(starts) <= MAX_PLAYERS:
             raise MapError(
@@ -215,7 +220,8 @@ def parse_map(text: str, name: str = "custom") -> Map:
     if len(lines) > 1 and lines[-1] == "":
         lines.pop()  # the final newline ends the last line; it does not start a new one
     width, height = _parse_size(lines[0])
-    walls = np.zeros((height, width), dtype=bool)
+    # Built row by row, so memory follows the text, not a size line that claims a huge board.
+    walls: list[list[bool]] = []
     # digit -> (line, column, row, col) of its first occurrence
     found: dict[str, tuple[int, int, int, int]] = {}
     for r in range(height):
@@ -226,16 +232,16 @@ def parse_map(text: str, name: str = "custom") -> Map:
             )
         row = lines[ln - 1]
         for c, ch in enumerate(row[:width]):
-            if ch == "#":
-                walls[r, c] = True
-            elif ch in "1234":
+            if ch in "# ":
+                continue
+            if ch in "1234":
                 if ch in found:
                     l0, c0, _, _ = found[ch]
                     raise _error(
                         ln, c + 1, f"second start {ch!r} (the first is at line {l0}, column {c0})"
                     )
                 found[ch] = (ln, c + 1, r, c)
-            elif ch != " ":
+            else:
                 extra = "; players are numbered 1 to 4" if ch.isdigit() else ""
                 raise _error(ln, c + 1, f"unknown character {ch!r} {_CHAR_HINT}{extra}")
         if len(row) < width:
@@ -249,6 +255,7 @@ def parse_map(text: str, name: str = "custom") -> Map:
             raise _error(
                 ln, width + 1, f"the row has {len(row)} characters, the size line says {width}"
             )
+        walls.append([ch == "#" for ch in row])
     for ln in range(height + 2, len(lines) + 1):
         if lines[ln - 1].strip():
             raise _error(ln, 1, f"text after the last row (the size line says {height} rows)")
@@ -267,7 +274,7 @@ def parse_map(text: str, name: str = "custom") -> Map:
                 f"start {d!r} but no start {str(i + 1)!r}: number the players 1..n without gaps",
             )
     starts = tuple((found[d][2], found[d][3]) for d in digits)
-    return Map(name, walls, starts)
+    return Map(name, np.array(walls, dtype=bool), starts)
 
 
 def format_map(m: Map) -> str:

@@ -129,6 +129,10 @@ def test_parse_map__players_three_and_four() -> None:
             "row must be exactly W characters (an editor may have stripped trailing spaces",
         ),
         ("4 2\n 1 2\n\n", "line 3, column 1: the row has 0 characters, the size line says 4"),
+        (
+            "99999 99999\n 1 2\n",
+            "line 2, column 5: the row has 4 characters, the size line says 99999",
+        ),
         ("4 2\n 1 2 #\n####\n", "line 2, column 5: the row has 6 characters, the size line says 4"),
         ("4 2\n 1 2\n#x##\n", "line 3, column 2: unknown character 'x' (use '#', ' ', '1'-'4')"),
         ("4 1\n1\t 2\n", "line 2, column 2: unknown character '\\t' (use '#', ' ', '1'-'4')"),
@@ -167,6 +171,7 @@ def test_parse_map__players_three_and_four() -> None:
         "too-many-rows",
         "short-row-stripped-spaces",
         "empty-row",
+        "huge-size-line",
         "long-row",
         "unknown-character",
         "tab",
@@ -259,6 +264,8 @@ def open_board(h: int = 3, w: int = 4) -> np.ndarray:
             ((0, 0), (0, 1)),
             "walls must be a non-empty 2-D bool array",
         ),
+        (open_board(), ((0, 0, 1), (1, 1)), "starts must be (row, col) pairs of integers"),
+        (open_board(), (("a", 0), (1, 1)), "starts must be (row, col) pairs of integers"),
     ],
     ids=[
         "start-on-wall",
@@ -271,6 +278,8 @@ def open_board(h: int = 3, w: int = 4) -> np.ndarray:
         "int-walls",
         "1d-walls",
         "empty-walls",
+        "triple-start",
+        "text-start",
     ],
 )
 def test_map__refuses_bad_maps_built_in_python(
