@@ -23,8 +23,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import pygame
 from numpy.typing import NDArray
+
+# Before pygame's first import: no greeting printed on stdout.
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+import pygame
 
 from tron.render import CRASH, FLOOR, HEAD_COLOURS, TRAIL_COLOURS, Colour
 from tron.render.image import square_colours
@@ -34,6 +37,8 @@ from tron.rules import DELTAS, Cause, TronBatch
 BACKGROUND: Colour = (8, 9, 15)
 #: Faint lines between floor squares (a light grid, as on the Tron game grid).
 GRID: Colour = (26, 30, 46)
+#: The frame around the board.
+BORDER: Colour = (52, 62, 98)
 TEXT: Colour = (225, 230, 240)
 DIM_TEXT: Colour = (120, 128, 150)
 MARGIN = 14
@@ -208,6 +213,7 @@ class FrameDrawer:
         m = frame.batch.map_of(frame.game)
         layout = Layout.fit((m.width, m.height), surface.get_size())
         surface.fill(BACKGROUND)
+        pygame.draw.rect(surface, BORDER, layout.board.inflate(6, 6), 2, border_radius=3)
         self._draw_board(surface.subsurface(layout.board), frame, layout.cell)
         self._draw_hud(surface, layout.hud, frame)
         self._draw_footer(surface, layout.footer, frame)
@@ -429,12 +435,15 @@ class FrameDrawer:
 
     def _draw_banner(self, surface: pygame.Surface, board: pygame.Rect, banner: Banner) -> None:
         colour = HEAD_COLOURS[banner.seat] if banner.seat >= 0 else TEXT
-        size = max(28, min(110, surface.get_width() // 7, board.height // 3))
+        # As big as fits: about a third of the board's height, never wider than the window.
+        avail = surface.get_width() - 2 * MARGIN - 60
+        size = max(24, min(104, board.height // 3, surface.get_width() // 6))
+        width = self.font(size).size(banner.title)[0]
+        if width > avail:
+            size = max(24, int(size * avail / width))
         title_font = self.font(size)
-        title = title_font.render(
-            _fit_text(title_font, banner.title, board.width + 40), True, colour
-        )
-        sub_font = self.font(max(18, size // 3))
+        title = title_font.render(_fit_text(title_font, banner.title, avail), True, colour)
+        sub_font = self.font(max(20, min(30, size // 3)))
         sub = sub_font.render(banner.subtitle, True, TEXT) if banner.subtitle else None
         height = title.get_height() + (sub.get_height() + 10 if sub else 0)
         panel = pygame.Rect(
@@ -453,8 +462,7 @@ class FrameDrawer:
         blur = pygame.transform.smoothscale(
             pygame.transform.smoothscale(on_black, (max(1, w // 6), max(1, h // 6))), (w, h)
         )
-        for dx, dy in ((0, 0), (2, 2), (-2, -2)):
-            surface.blit(blur, title_rect.move(dx, dy), special_flags=pygame.BLEND_RGB_ADD)
+        surface.blit(blur, title_rect, special_flags=pygame.BLEND_RGB_ADD)
         surface.blit(title, title_rect)
         if sub is not None:
             surface.blit(sub, sub.get_rect(midtop=(panel.centerx, title_rect.bottom + 10)))
