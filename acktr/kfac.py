@@ -274,7 +274,7 @@ class KFAC(torch.optim.Optimizer):
         layer = self._layer_of.get(module)
         # A deep copy of the model (an evaluation or self-play opponent) carries the hooks along;
         # its layers are not ours.
-        if layer is None or not (isinstance(output, Tensor) and output.requires_grad):
+        if layer is None or not inputs or not (isinstance(output, Tensor) and output.requires_grad):
             return
         output.register_hook(functools.partial(self._accumulate, layer, inputs[0].detach()))
 

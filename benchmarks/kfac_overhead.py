@@ -1,0 +1,308 @@
+"""K-FAC overhead: the wall time of one ACKTR update over one A2C update, same network, same batch.
+
+An A2C update is: forward, policy/value/entropy loss, backward, grad-norm clip 0.5, RMSprop
+(lr 7e-4, alpha 0.99, eps 1e-5). An ACKTR update is: forward, the same loss, the true-Fisher
+backward inside ``opt.fisher()`` (policy: -log pi of actions sampled from pi; value: Gaussian with
+sigma 1 around ``v.detach() + N(0, 1)``), which also computes the factor statistics, the loss
+backward, and ``KFAC.step()`` (preconditioning, trust region, momentum; the damped inverses are
+refreshed every ``inverse_every`` = 10 updates, and each timed block of 10 updates holds one
+refresh, so they are amortised). Blocks of A2C and ACKTR updates alternate in one process, so
+both see the same machine load; the ratio is of the median block times.
+
+``--fisher-fraction`` adds variants where the Fisher pass runs on a strided sub-batch (one row in
+``1/fraction``) through its own forward pass, which is the caller's option in the KFAC API.
+
+Networks:
+- ``atari_cnn``: ACKTR's Atari CNN (conv 32 8x8/4, 64 4x4/2, 32 3x3/1, linear 512, policy 6 +
+  value), uint8 4x84x84 input, batch 640 (32 envs x 20 steps).
+- ``tron_net``: 6 one-hot planes of 17x17, three 3x3 convs of 64 channels (padding 1), linear 256,
+  policy 4 + value, batch 320 (64 envs x 5 steps). Its linear layer reads 64*17*17 = 18496
+  inputs: an 18497x18497 factor (2.7 GB in float64, about a minute per inverse here) is out of
+  reach, so it is excluded from K-FAC and gets the first-order rule.
+
+Usage::
+
+    python benchmarks/kfac_overhead.py            # 5 timed blocks per variant, fractions 1, 1/4, 1/16
+    python benchmarks/kfac_overhead.py --quick    # 1 timed block, fraction 1 only
+
+The last line of output is one JSON object.
+"""
+
+import argparse
+import copy
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from acktr.kfac import KFAC
+
+INVERSE_EVERY = 10
+
+
+class AtariCNN(nn.Module):
+    """The ACKTR Atari network (last conv cut to 32 channels to keep the linear factor small)."""
+
+    def __init__(self, n_actions: int = 6) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(4, 32, 8, stride=4)
+        self.conv2 = nn.Conv2d(32, 64, 4, stride=2)
+        self.conv3 = nn.Conv2d(64, 32, 3, stride=1)
+        self.fc = nn.Linear(32 * 7 * 7, 512)
+        self.policy = nn.Linear(512, n_actions)
+        self.value = nn.Linear(512, 1)
+
+    def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        h = obs.float() / 255.0
+        h = F.relu(self.conv1(h))
+        h = F.relu(self.conv2(h))
+        h = F.relu(self.conv3(h))
+        h = F.relu(self.fc(h.flatten(1)))
+        return self.policy(h), self.value(h).squeeze(-1)
+
+
+class TronNet(nn.Module):
+    """A Tron policy-value network over 6 one-hot planes of a 17x17 board."""
+
+    def __init__(self, n_actions: int = 4) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(6, 64, 3, padding=1)
+        self.conv2 = nn.Conv2d(64, 64, 3, padding=1)
+        self.conv3 = nn.Conv2d(64, 64, 3, padding=1)
+        self.fc = nn.Linear(64 * 17 * 17, 256)
+        self.policy = nn.Linear(256, n_actions)
+        self.value = nn.Linear(256, 1)
+
+    def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        h = F.relu(self.conv1(obs))
+        h = F.relu(self.conv2(h))
+        h = F.relu(self.conv3(h))
+        h = F.relu(self.fc(h.flatten(1)))
+        return self.policy(h), self.value(h).squeeze(-1)
+
+
+@dataclass
+class Batch:
+    obs: Tensor
+    actions: Tensor
+    returns: Tensor
+
+
+@dataclass
+class Case:
+    name: str
+    make_net: Callable[[], nn.Module]
+    batch: Batch
+    exclude: tuple[str, ...]
+
+
+def make_cases() -> list[Case]:
+    generator = torch.Generator().manual_seed(0)
+    atari_obs = torch.randint(0, 256, (640, 4, 84, 84), dtype=torch.uint8, generator=generator)
+    board = torch.randint(0, 6, (320, 17, 17), generator=generator)
+    tron_obs = F.one_hot(board, 6).permute(0, 3, 1, 2).float().contiguous()
+    return [
+        Case(
+            "atari_cnn",
+            AtariCNN,
+            Batch(
+                atari_obs,
+                torch.randint(0, 6, (640,), generator=generator),
+                torch.randn(640, generator=generator),
+            ),
+            (),
+        ),
+        Case(
+            "tron_net",
+            TronNet,
+            Batch(
+                tron_obs,
+                torch.randint(0, 4, (320,), generator=generator),
+                torch.randn(320, generator=generator),
+            ),
+            ("fc",),
+        ),
+    ]
+
+
+def a2c_loss(logits: Tensor, values: Tensor, batch: Batch) -> Tensor:
+    log_probs = F.log_softmax(logits, dim=-1)
+    log_pi_a = log_probs.gather(1, batch.actions[:, None]).squeeze(1)
+    advantages = batch.returns - values.detach()
+    entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
+    return (
+        -(advantages * log_pi_a).mean()
+        + 0.5 * (batch.returns - values).square().mean()
+        - 0.01 * entropy
+    )
+
+
+def fisher_loss(logits: Tensor, values: Tensor) -> Tensor:
+    """True-Fisher loss: the model's own sampled actions and a Gaussian value target."""
+    sampled = torch.distributions.Categorical(logits=logits.detach()).sample()
+    policy_nll = F.cross_entropy(logits, sampled)
+    value_nll = 0.5 * (values - (values.detach() + torch.randn_like(values))).square().mean()
+    return policy_nll + value_nll
+
+
+class Timer:
+    """Wall-clock laps of the parts of one update."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, part: str) -> None:
+        now = time.perf_counter()
+        self.parts[part] = now - self._last
+        self._last = now
+
+
+def a2c_update(net: nn.Module, opt: torch.optim.Optimizer, batch: Batch) -> dict[str, float]:
+    timer = Timer()
+    logits, values = net(batch.obs)
+    loss = a2c_loss(logits, values, batch)
+    timer.lap("forward")
+    opt.zero_grad()
+    loss.backward()
+    timer.lap("backward")
+    nn.utils.clip_grad_norm_(net.parameters(), 0.5)
+    opt.step()
+    timer.lap("step")
+    return timer.parts
+
+
+def acktr_update(net: nn.Module, opt: KFAC, batch: Batch, stride: int) -> dict[str, float]:
+    timer = Timer()
+    logits, values = net(batch.obs)
+    loss = a2c_loss(logits, values, batch)
+    timer.lap("forward")
+    if stride == 1:
+        with opt.fisher():
+            fisher_loss(logits, values).backward(retain_graph=True)
+    else:
+        with opt.fisher():
+            fisher_loss(*net(batch.obs[::stride])).backward()
+    timer.lap("fisher_pass")
+    opt.zero_grad()
+    loss.backward()
+    timer.lap("backward")
+    opt.step()
+    timer.lap("step")
+    return timer.parts
+
+
+def run_block(update: Callable[[], dict[str, float]]) -> tuple[float, list[dict[str, float]]]:
+    start = time.perf_counter()
+    parts = [update() for _ in range(INVERSE_EVERY)]
+    return (time.perf_counter() - start) / INVERSE_EVERY, parts
+
+
+def median_parts(parts: list[dict[str, float]]) -> dict[str, float]:
+    return {name: round(1000 * statistics.median(p[name] for p in parts), 2) for name in parts[0]}
+
+
+def measure(case: Case, fraction: float, blocks: int) -> dict[str, Any]:
+    stride = round(1 / fraction)
+    torch.manual_seed(1)
+    initial = case.make_net()
+    a2c_net, acktr_net = copy.deepcopy(initial), copy.deepcopy(initial)
+    rmsprop = torch.optim.RMSprop(a2c_net.parameters(), lr=7e-4, alpha=0.99, eps=1e-5)
+    kfac = KFAC(acktr_net, inverse_every=INVERSE_EVERY, exclude=case.exclude)
+    a2c_times: list[float] = []
+    acktr_times: list[float] = []
+    a2c_parts: list[dict[str, float]] = []
+    acktr_parts: list[dict[str, float]] = []
+    for block in range(blocks + 1):  # block 0 warms up caches and allocators
+        a2c_time, a2c_block = run_block(lambda: a2c_update(a2c_net, rmsprop, case.batch))
+        acktr_time, acktr_block = run_block(
+            lambda: acktr_update(acktr_net, kfac, case.batch, stride)
+        )
+        if block > 0:
+            a2c_times.append(a2c_time)
+            acktr_times.append(acktr_time)
+            a2c_parts += a2c_block
+            acktr_parts += acktr_block
+    # The first update of each block refreshes the inverses; the others only precondition.
+    refresh_steps = [p["step"] for p in acktr_parts[::INVERSE_EVERY]]
+    plain_parts = [p for i, p in enumerate(acktr_parts) if i % INVERSE_EVERY]
+    breakdown = median_parts(plain_parts)
+    inverse_ms = 1000 * (
+        statistics.median(refresh_steps) - statistics.median(p["step"] for p in plain_parts)
+    )
+    breakdown["inverse_amortised"] = round(inverse_ms / INVERSE_EVERY, 2)
+    a2c_ms, acktr_ms = 1000 * statistics.median(a2c_times), 1000 * statistics.median(acktr_times)
+    return {
+        "ratio": round(acktr_ms / a2c_ms, 3),
+        "a2c_ms": round(a2c_ms, 1),
+        "acktr_ms": round(acktr_ms, 1),
+        "a2c_parts_ms": median_parts(a2c_parts),
+        "acktr_parts_ms": breakdown,
+        "fisher_rows": case.batch.obs[::stride].shape[0],
+    }
+
+
+def cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cores = sum(
+                    1 for other in cpuinfo.read_text().splitlines() if other.startswith("processor")
+                )
+                return f"{line.split(':', 1)[1].strip()} ({cores} cores)"
+    return platform.processor() or platform.machine()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 timed block, fraction 1 only")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="torch intra-op threads (default 2: all cores here)"
+    )
+    parser.add_argument(
+        "--fisher-fraction",
+        type=float,
+        action="append",
+        help="Fisher-pass sub-batch fractions to time (repeatable)",
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    blocks = 1 if args.quick else 5
+    fractions = args.fisher_fraction or ([1.0] if args.quick else [1.0, 1 / 4, 1 / 16])
+    if 1.0 not in fractions:
+        fractions = [1.0, *fractions]
+
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    for case in make_cases():
+        results[case.name] = {}
+        for fraction in fractions:
+            result = measure(case, fraction, blocks)
+            results[case.name][f"{fraction:g}"] = result
+            print(
+                f"{case.name:10s} fisher fraction {fraction:<7g} ACKTR {result['acktr_ms']:8.1f} ms"
+                f"  A2C {result['a2c_ms']:7.1f} ms  ratio {result['ratio']:.3f}  parts {result['acktr_parts_ms']}",
+                flush=True,
+            )
+    summary = {
+        "atari_cnn_ratio": results["atari_cnn"]["1"]["ratio"],
+        "tron_net_ratio": results["tron_net"]["1"]["ratio"],
+        "by_fisher_fraction": results,
+        "threads": args.threads,
+        "blocks": blocks,
+        "updates_per_block": INVERSE_EVERY,
+        "machine": f"{cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
