@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -173,7 +175,9 @@ def _good_doc() -> dict:
         ),
     ],
 )
-def test_replay__bad_files_give_one_clear_error(tmp_path: Path, mutate, message: str) -> None:
+def test_replay__bad_files_give_one_clear_error(
+    tmp_path: Path, mutate: Callable[[dict[str, Any]], object], message: str
+) -> None:
     doc = _good_doc()
     mutate(doc)
     path = _write(tmp_path, doc)

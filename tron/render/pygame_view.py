@@ -259,14 +259,18 @@ class FrameDrawer:
         )
         self._light_crashes(board, sites, cell, pulse)
 
+        # The lit floor, to put back where a sliding head has not arrived yet.
+        sliding = frame.slide < 1.0 and frame.last_moves is not None
+        floor = board.copy() if sliding else None
+
         crisp = colours.copy()
         crisp[cells == 0] = _KEY
         layer = pygame.transform.scale(_array_to_surface(crisp), (width * cell, height * cell))
         layer.set_colorkey(_KEY)
         board.blit(layer, (0, 0))
 
-        if frame.slide < 1.0 and frame.last_moves is not None:
-            self._unfill_newest(board, frame, heads, cell)
+        if floor is not None:
+            self._unfill_newest(board, floor, frame, heads, cell)
         self._mark_crashes(board, heads[dead], sites, cell)
         if frame.headings is not None:
             for seat in range(n):
@@ -302,9 +306,14 @@ class FrameDrawer:
         return surface
 
     def _unfill_newest(
-        self, board: pygame.Surface, frame: Frame, heads: NDArray[np.int64], cell: int
+        self,
+        board: pygame.Surface,
+        floor: pygame.Surface,
+        frame: Frame,
+        heads: NDArray[np.int64],
+        cell: int,
     ) -> None:
-        """Cover the part of each live head's square that the bike has not reached yet."""
+        """Show the floor again on the part of each live head's square not reached yet."""
         assert frame.last_moves is not None
         todo = round(cell * (1.0 - max(0.0, frame.slide)))
         if todo <= 0:
@@ -324,7 +333,7 @@ class FrameDrawer:
                 rect = pygame.Rect(x, y + cell - todo, cell, todo)
             else:
                 rect = pygame.Rect(x, y, cell, todo)
-            board.fill(FLOOR, rect)
+            board.blit(floor, rect, area=rect)
 
     def _light_crashes(
         self,
