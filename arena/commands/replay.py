@@ -6,6 +6,7 @@ the speed, N and P switch between the games of a file, Esc quits.
 
 ``--export out.gif`` (or ``.mp4``) draws every turn off-screen with the window's look and writes
 the video with imageio; no display is needed. MP4 needs the ``imageio-ffmpeg`` package.
+``--export out.png [--turn T]`` writes one frame (the README's screenshot is made this way).
 """
 
 from __future__ import annotations
@@ -50,7 +51,12 @@ def register(subparsers: Any) -> None:
         "--speed", type=float, default=10.0, metavar="TURNS_PER_S", help="turns per second (10)"
     )
     p.add_argument(
-        "--export", metavar="OUT", help="write the game to OUT.gif or OUT.mp4 instead of showing it"
+        "--export",
+        metavar="OUT",
+        help="write the game to OUT.gif or OUT.mp4 (or one frame to OUT.png) instead of showing it",
+    )
+    p.add_argument(
+        "--turn", type=int, default=None, help="the turn a PNG export shows (default: the last)"
     )
     p.add_argument("--cell", type=int, default=16, help="pixels per square in an export (16)")
     p.set_defaults(func=run)
@@ -73,7 +79,15 @@ def run(args: argparse.Namespace) -> int:
     if args.export:
         if args.cell < 1:
             raise CommandError(f"--cell must be at least 1 pixel, got {args.cell}")
-        frames = export_replay(replays[args.game - 1], args.export, fps=args.speed, cell=args.cell)
+        replay = replays[args.game - 1]
+        if args.export.lower().endswith(".png"):
+            turn = replay.turns if args.turn is None else args.turn
+            if not 0 <= turn <= replay.turns:
+                raise CommandError(f"--turn must be 0..{replay.turns}, got {turn}")
+            export_frame(replay, args.export, turn=turn, cell=args.cell)
+            print(f"wrote {args.export} (turn {turn} of {replay.turns})")
+            return 0
+        frames = export_replay(replay, args.export, fps=args.speed, cell=args.cell)
         print(f"wrote {args.export} ({frames} frames)")
         return 0
     from arena.terminal import has_display
@@ -285,6 +299,38 @@ def run_replay_window(
 # ---------------------------------------------------------------------------- export
 
 
+def export_frame(replay: Replay, path: str | os.PathLike[str], *, turn: int, cell: int) -> None:
+    """Draw the position after ``turn`` turns to a PNG, as the window shows it (no display needed).
+
+    Raises:
+        CommandError: the file cannot be written.
+    """
+    import pygame
+
+    from tron.render.pygame_view import FrameDrawer, window_size
+
+    m = replay.map
+    surface = pygame.Surface(window_size((m.width, m.height), cell))
+    viewer = ReplayViewer([replay])
+    viewer.playing = False
+    viewer.seek(turn)
+    FrameDrawer().draw(surface, viewer.frame(turn / viewer.speed, hint=_versus(replay)))
+    out = Path(path)
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.png")
+    try:
+        pygame.image.save(surface, str(tmp))
+        os.replace(tmp, out)
+    except (OSError, pygame.error) as e:
+        raise CommandError(f"cannot write {out}: {e}") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _versus(replay: Replay) -> str:
+    return " vs ".join(replay.agents)
+
+
 def export_replay(replay: Replay, path: str | os.PathLike[str], *, fps: float, cell: int) -> int:
     """Render a replay to a GIF or an MP4 (by the file's extension) without a display.
 
@@ -305,7 +351,7 @@ def export_replay(replay: Replay, path: str | os.PathLike[str], *, fps: float, c
     out = Path(path)
     ext = out.suffix.lower()
     if ext not in (".gif", ".mp4"):
-        raise CommandError(f"--export writes .gif or .mp4 files, not {out.name!r}")
+        raise CommandError(f"--export writes .gif, .mp4 or .png files, not {out.name!r}")
     if ext == ".mp4":
         try:
             import imageio_ffmpeg  # noqa: F401 - imageio's MP4 writer; fail here with advice
@@ -321,7 +367,7 @@ def export_replay(replay: Replay, path: str | os.PathLike[str], *, fps: float, c
     drawer = FrameDrawer()
     viewer = ReplayViewer([replay], speed=fps)
     viewer.playing = False
-    hint = f"{replay.agents[0]} vs {replay.agents[1]}" + (" …" if replay.n_players > 2 else "")
+    hint = _versus(replay)
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp{ext}")
     if ext == ".gif":
         writer = imageio.get_writer(tmp, mode="I", duration=1000.0 / fps, loop=0)

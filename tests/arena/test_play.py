@@ -599,7 +599,8 @@ def test_replay__export_gif_and_mp4_headless(
 ) -> None:
     import imageio.v2 as imageio
 
-    from tron.render.pygame_view import window_size
+    from tron.render import HEAD_COLOURS
+    from tron.render.pygame_view import Layout, window_size
 
     path = played_replays(tmp_path, rounds=1)
     gif = tmp_path / "game.gif"
@@ -610,6 +611,13 @@ def test_replay__export_gif_and_mp4_headless(
     assert frames[0].shape[:2] == (h + h % 2, w + w % 2)
     assert 4 <= len(frames) <= 4 + 10  # a frame a turn, the last held (GIF may merge repeats)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    png = tmp_path / "turn2.png"
+    assert tron(["replay", str(path), "--export", str(png), "--turn", "2", "--cell", "10"]) == 0
+    picture = imageio.imread(png)
+    assert picture.shape[:2] == (h, w)
+    layout = Layout.fit((ROOM.width, ROOM.height), (w, h))
+    y, x = layout.board.y + 2 * 10 + 5, layout.board.x + 3 * 10 + 5  # player 1's head at (2, 3)
+    assert tuple(picture[y, x][:3]) == HEAD_COLOURS[0]
     pytest.importorskip("imageio_ffmpeg")
     mp4 = tmp_path / "game.mp4"
     assert tron(["replay", str(path), "--export", str(mp4), "--cell", "10", "--speed", "5"]) == 0
@@ -620,7 +628,8 @@ def test_replay__export_gif_and_mp4_headless(
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--export", "out.avi"], "writes .gif or .mp4"),
+        (["--export", "out.avi"], "writes .gif, .mp4 or .png"),
+        (["--export", "out.png", "--turn", "4"], "--turn must be 0..3"),
         (["--game", "3"], "--game must be 1..2"),
         (["--speed", "-1"], "--speed must be a positive"),
         ([], "no display to show the replay in"),
