@@ -24,7 +24,8 @@ def register(subparsers: Any) -> None:
         metavar="SPEC",
         default=None,
         help="agent spec of the opponent (e.g. minimax:level=3, greedy, cmd:./bot), or 'human'; "
-        "default: the strongest agent available (the shipped ACKTR agent, else minimax:level=5)",
+        "default: the strongest agent available (the shipped ACKTR agent, else minimax:level=5 "
+        "with its time a move fitted to --speed)",
     )
     p.add_argument("--map", metavar="NAME|FILE", default=None, help="a built-in map or a map file")
     p.add_argument(
@@ -48,12 +49,16 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from arena.cli import CommandError
     from arena.play import default_opponent, run_game_command
 
-    opponent = args.opponent or default_opponent()
+    if not args.speed > 0:
+        raise CommandError(
+            f"--speed must be a positive number of ticks per second, got {args.speed}"
+        )
+    opponent = args.opponent or default_opponent(args.speed)
     players = args.players
     if players is None and args.map is not None:
-        from arena.cli import CommandError
         from tron.maps import MapError, load_map
 
         try:
@@ -63,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     n = players or 2
     # Seat 0 is you; the opponent takes seat 1; agents fill the rest (the strongest one when the
     # opponent is a second human).
-    filler = default_opponent() if opponent.strip() == "human" else opponent
+    filler = default_opponent(args.speed) if opponent.strip() == "human" else opponent
     specs = ["human", opponent, *([filler] * max(0, n - 2))]
     return run_game_command(
         specs[: max(2, n)],

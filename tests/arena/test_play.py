@@ -378,7 +378,9 @@ def test_play__every_phase_draws() -> None:
 
 def test_play__default_opponent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(play, "ACKTR_MODEL", tmp_path / "acktr_tron.pt")
-    assert play.default_opponent() == "minimax:level=5"
+    assert play.default_opponent(5) == "minimax:level=5"  # 100 ms a move fits a 200 ms tick
+    assert play.default_opponent(10) == "minimax:level=5,ms=75"
+    assert play.default_opponent(30) == "minimax:level=5,ms=25"
     (tmp_path / "acktr_tron.pt").write_bytes(b"")
     assert play.default_opponent() == "acktr"
 
