@@ -217,27 +217,31 @@ def measure(case: Case, fraction: float, blocks: int) -> dict[str, Any]:
     a2c_net, acktr_net = copy.deepcopy(initial), copy.deepcopy(initial)
     rmsprop = torch.optim.RMSprop(a2c_net.parameters(), lr=7e-4, alpha=0.99, eps=1e-5)
     kfac = KFAC(acktr_net, inverse_every=INVERSE_EVERY, exclude=case.exclude)
+    # One warm-up update each (allocator, caches, first inverse at step 0); every timed block of
+    # INVERSE_EVERY updates after it holds exactly one refresh of the inverses.
+    a2c_update(a2c_net, rmsprop, case.batch)
+    acktr_update(acktr_net, kfac, case.batch, stride)
     a2c_times: list[float] = []
     acktr_times: list[float] = []
     a2c_parts: list[dict[str, float]] = []
     acktr_parts: list[dict[str, float]] = []
-    for block in range(blocks + 1):  # block 0 warms up caches and allocators
+    for _ in range(blocks):
         a2c_time, a2c_block = run_block(lambda: a2c_update(a2c_net, rmsprop, case.batch))
         acktr_time, acktr_block = run_block(
             lambda: acktr_update(acktr_net, kfac, case.batch, stride)
         )
-        if block > 0:
-            a2c_times.append(a2c_time)
-            acktr_times.append(acktr_time)
-            a2c_parts += a2c_block
-            acktr_parts += acktr_block
-    # The first update of each block refreshes the inverses; the others only precondition.
-    refresh_steps = [p["step"] for p in acktr_parts[::INVERSE_EVERY]]
-    plain_parts = [p for i, p in enumerate(acktr_parts) if i % INVERSE_EVERY]
+        a2c_times.append(a2c_time)
+        acktr_times.append(acktr_time)
+        a2c_parts += a2c_block
+        acktr_parts += acktr_block
+    # Updates 1, 2, ... were timed; the inverses were refreshed at steps 10, 20, ...
+    refresh = [(i + 1) % INVERSE_EVERY == 0 for i in range(len(acktr_parts))]
+    plain_parts = [p for p, r in zip(acktr_parts, refresh, strict=True) if not r]
     breakdown = median_parts(plain_parts)
-    inverse_ms = 1000 * (
-        statistics.median(refresh_steps) - statistics.median(p["step"] for p in plain_parts)
+    refresh_step = statistics.median(
+        p["step"] for p, r in zip(acktr_parts, refresh, strict=True) if r
     )
+    inverse_ms = 1000 * (refresh_step - statistics.median(p["step"] for p in plain_parts))
     breakdown["inverse_amortised"] = round(inverse_ms / INVERSE_EVERY, 2)
     a2c_ms, acktr_ms = 1000 * statistics.median(a2c_times), 1000 * statistics.median(acktr_times)
     return {
@@ -268,6 +272,7 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=2, help="torch intra-op threads (default 2: all cores here)"
     )
+    parser.add_argument("--blocks", type=int, help="timed blocks of 10 updates per variant")
     parser.add_argument(
         "--fisher-fraction",
         type=float,
@@ -276,7 +281,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    blocks = 1 if args.quick else 5
+    blocks = args.blocks or (1 if args.quick else 5)
     fractions = args.fisher_fraction or ([1.0] if args.quick else [1.0, 1 / 4, 1 / 16])
     if 1.0 not in fractions:
         fractions = [1.0, *fractions]
