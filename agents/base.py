@@ -4,6 +4,10 @@ An agent plays one seat in many games of a ``TronBatch`` at once. Batched acting
 moves for thousands of games in one forward pass; ``reset`` lets an agent that keeps per-game state
 (a search tree, an external process, a human's key buffer) drop it when a game restarts. One agent
 object serves one batch at a time; game indices are indices into that batch.
+
+An agent that cannot produce a move for a game (an external program that crashed, timed out or
+broke the protocol) answers ``FORFEIT`` for it; the caller removes that player through
+``TronBatch.step(forfeit=...)`` and may ask ``forfeit_reason`` why.
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tron.rules import TronBatch
+
+#: The move an agent returns for a game it gives up (never a ``Direction``).
+FORFEIT = -1
 
 
 class Agent(abc.ABC):
@@ -37,11 +44,16 @@ class Agent(abc.ABC):
             games: indices of running games in which ``seat`` is alive.
 
         Returns:
-            ``int8`` array of ``Direction`` values, one per entry of ``games``.
+            ``int8`` array of ``Direction`` values, one per entry of ``games``, or ``FORFEIT``
+            for a game the agent gives up.
         """
 
     def reset(self, games: NDArray[np.intp]) -> None:  # noqa: B027 - stateless agents need nothing
         """Games ``games`` of the batch have just (re)started; forget anything kept about them."""
+
+    def forfeit_reason(self, game: int) -> str:
+        """Why the agent answered ``FORFEIT`` in game ``game`` (one line, for match records)."""
+        return "forfeited"
 
     def close(self) -> None:  # noqa: B027 - only agents holding resources override it
         """Release processes, files and windows held by the agent."""
