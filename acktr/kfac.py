@@ -8,6 +8,7 @@ import contextlib
 import functools
 import logging
 import math
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,32 @@ Schedule = Callable[[int], float]
 # Eigenvalues below this fraction of the largest are clamped in the fallback inverse: below it a
 # float32 factor carries no information, and the clamp bounds the condition number at 1e6.
 _EIGENVALUE_RTOL = 1e-6
+
+
+class _ForwardHook:
+    """The forward hook KFAC puts on its layers, safe to copy along with the model.
+
+    A copy of the model (``copy.deepcopy`` for an evaluation or self-play opponent) keeps calling
+    the same optimizer, which ignores layers it does not own; a pickled one gets an inert hook; and
+    the hook holds the optimizer weakly, so it does nothing once the optimizer is gone.
+    """
+
+    def __init__(self, optimizer: "KFAC") -> None:
+        self._optimizer: Callable[[], KFAC | None] = weakref.ref(optimizer)
+
+    def __call__(self, module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+        optimizer = self._optimizer()
+        if optimizer is not None:
+            optimizer._bind_input(module, inputs, output)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "_ForwardHook":
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._optimizer = lambda: None
 
 
 @dataclass
@@ -180,8 +207,9 @@ class KFAC(torch.optim.Optimizer):
                 " (after exclusions); use a first-order optimizer such as torch.optim.SGD instead"
             )
         self._layer_of: dict[nn.Module, KFACLayer] = {layer.module: layer for layer in self._layers}
+        hook = _ForwardHook(self)
         for layer in self._layers:
-            layer.module.register_forward_hook(self._bind_input)
+            layer.module.register_forward_hook(hook)
 
         self.cold_steps = cold_steps
         self.cold_grad_clip = cold_grad_clip
@@ -272,8 +300,6 @@ class KFAC(torch.optim.Optimizer):
         later in-place op (``ReLU(inplace=True)``) overwrites the output.
         """
         layer = self._layer_of.get(module)
-        # A deep copy of the model (an evaluation or self-play opponent) carries the hooks along;
-        # its layers are not ours.
         if layer is None or not inputs or not (isinstance(output, Tensor) and output.requires_grad):
             return
         output.register_hook(functools.partial(self._accumulate, layer, inputs[0].detach()))
