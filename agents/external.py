@@ -68,6 +68,13 @@ def _last_line(f: IO[bytes]) -> str:
     return ""
 
 
+def _shown(out: bytearray) -> str:
+    """The first line of a bot's unexpected output, quoted and shortened."""
+    text = bytes(out[:200]).decode("utf-8", "replace").strip()
+    line = text.splitlines()[0] if text else ""
+    return repr(line if len(line) <= 40 else line[:37] + "...")
+
+
 @dataclass
 class _Bot:
     """One running bot process and its I/O state."""
@@ -91,22 +98,23 @@ class _Bot:
                 with contextlib.suppress(OSError):
                     f.close()
 
-    def exit_reason(self) -> str:
-        """Why the bot stopped talking (it exited, was killed, or closed its output), with the
-        last line of its stderr."""
+    def exit_reason(self, when: str) -> str:
+        """Why the bot stopped talking ``when`` it did (it exited, was killed, or closed its
+        output), with the last line of its stderr."""
         try:
             code = self.proc.wait(timeout=1.0)
         except subprocess.TimeoutExpired:
-            return "closed its output"
-        if code < 0:
-            try:
-                what = f"was killed by {signal.Signals(-code).name}"
-            except ValueError:
-                what = f"was killed by signal {-code}"
+            what = "closed its output"
         else:
-            what = f"exited with code {code}"
+            if code < 0:
+                try:
+                    what = f"was killed by {signal.Signals(-code).name}"
+                except ValueError:
+                    what = f"was killed by signal {-code}"
+            else:
+                what = f"exited with code {code}"
         tail = _last_line(self.stderr)
-        return f"{what}{': ' + tail if tail else ''}"
+        return f"{what} {when}" + (f" (stderr: {tail})" if tail else "")
 
 
 def _kill_all(bots: dict[int, _Bot]) -> None:
@@ -184,10 +192,10 @@ class ExternalAgent(Agent):
             else:
                 alive = self._read_available(bot)
                 if bot.out.strip():
-                    self._forfeit(g, f"printed {bytes(bot.out)[:40]!r} when no move was asked for")
+                    self._forfeit(g, f"printed {_shown(bot.out)} when no move was asked for")
                     continue
                 if not alive:
-                    self._forfeit(g, f"{bot.exit_reason()} between moves")
+                    self._forfeit(g, bot.exit_reason("between moves"))
                     continue
             bot.pending = format_position(batch, g, seat).encode()
             limit = self.first_move_ms if bot.moves == 0 else self.move_ms
@@ -301,7 +309,7 @@ class ExternalAgent(Agent):
             self._unregister(sel, g)
             waiting.pop(g)
             self._read_available(bot)
-            self._forfeit(g, f"{bot.exit_reason()} (before reading its position)")
+            self._forfeit(g, bot.exit_reason("before reading its position"))
             return
         bot.pending = bot.pending[n:]
         if not bot.pending:
@@ -324,7 +332,7 @@ class ExternalAgent(Agent):
         self._unregister(sel, g)
         if newline < 0:
             if not alive:
-                self._forfeit(g, f"{bot.exit_reason()} before answering")
+                self._forfeit(g, bot.exit_reason("before answering"))
             else:
                 self._forfeit(g, f"printed a line of over {_MAX_LINE} bytes")
             return
@@ -336,7 +344,7 @@ class ExternalAgent(Agent):
             self._forfeit(g, f"protocol error: {e}")
             return
         if bot.out.strip():
-            self._forfeit(g, f"printed more than one line: {bytes(bot.out)[:40]!r}")
+            self._forfeit(g, f"printed more than one line (then {_shown(bot.out)})")
             return
         bot.out.clear()
         bot.moves += 1

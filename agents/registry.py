@@ -101,8 +101,8 @@ def make_agent(spec: str, *, seed: int = 0) -> Agent:
         raise SpecError(f"unknown agent {spec!r}; valid agents: {valid_specs()}")
     try:
         agent = kind.factory(argument, seed)
-    except SpecError:
-        raise
+    except SpecError as e:
+        raise SpecError(f"{spec!r}: {e}") from None
     except ValueError as e:
         raise SpecError(f"{spec!r}: {e} (usage: {kind.usage})") from None
     agent.name = spec
@@ -238,7 +238,7 @@ def _cmd(argument: str, seed: int) -> Agent:
         try:
             limits[_CMD_OPTIONS[key]] = positive_float(value)
         except ValueError as e:
-            raise SpecError(f"cmd option {key}={value!r}: {e}") from None
+            raise SpecError(f"cmd option {key}={value}: {e}") from None
     if "memory_mb" in limits:
         limits["memory_mb"] = int(limits["memory_mb"])
     return ExternalAgent(words, **limits)  # type: ignore[arg-type]

@@ -1,9 +1,12 @@
 """Matches: N two-player games between agents A and B, batched, alternating seats, rotating maps.
 
 Game ``i`` is played on ``maps[(i // 2) % len(maps)]`` with A in seat ``i % 2``, so every map is
-played twice in a row with the seats swapped. Up to ``concurrency`` games run at once in one
-``TronBatch``; each turn an agent is asked once per seat for all running games in which it sits
-there (one ``act`` call for a whole batch of games). A game that ends frees its slot for the next.
+played with the seats both ways. Up to ``concurrency`` games run at once in one ``TronBatch``; each
+turn an agent is asked once per seat for all running games in which it sits there (one ``act``
+call for a whole batch of games). The games with A in seat 0 are played first, then the others,
+so running games share their seating and each agent gets one call a turn (two only around the
+switch); external bots of all running games then think at the same time. A game that ends frees
+its slot for the next.
 
 Every game is kept as a ``GameRecord`` with the moves of both seats, enough to replay it on the
 engine (``GameRecord.replay``).
@@ -216,13 +219,14 @@ def _play(
     moves: list[list[tuple[int, int]]] = [[] for _ in range(n_slots)]
     explain: list[list[str | None]] = [[None, None] for _ in range(n_slots)]
     records: list[GameRecord | None] = [None] * games
+    schedule = [*range(0, games, 2), *range(1, games, 2)]
     next_game = 0
 
     def start(slots: NDArray[np.int64]) -> None:
         nonlocal next_game
         for s in slots:
-            slot_game[s] = next_game
-            a_seat[s] = next_game % 2
+            slot_game[s] = schedule[next_game]
+            a_seat[s] = slot_game[s] % 2
             moves[s] = []
             explain[s] = [None, None]
             next_game += 1

@@ -26,6 +26,8 @@ from agents.search.board import (
     CONTINUE,
     FIRST_CRASHES,
     UNREACHED,
+    bfs,
+    clear,
     flood_count,
     free_degree,
     largest_part,
@@ -208,6 +210,32 @@ def may_split(cells: NDArray[np.int8], offsets: NDArray[np.int64], v: int) -> bo
 
 
 @njit(cache=True)
+def _one_part(
+    cells: NDArray[np.int8],
+    offsets: NDArray[np.int64],
+    h: int,
+    dist: NDArray[np.int32],
+    queue: NDArray[np.int32],
+) -> bool:
+    """Whether the free neighbours of the (occupied) square ``h`` are all connected."""
+    first = -1
+    for k in range(4):
+        if cells[h + offsets[k]] == 0:
+            first = h + offsets[k]
+            break
+    if first < 0:
+        return True
+    n = bfs(cells, offsets, first, dist, queue)
+    together = True
+    for k in range(4):
+        v = h + offsets[k]
+        if cells[v] == 0 and dist[v] == UNREACHED:
+            together = False
+    clear(dist, queue, n)
+    return together
+
+
+@njit(cache=True)
 def rollout(
     cells: NDArray[np.int8],
     offsets: NDArray[np.int64],
@@ -237,7 +265,7 @@ def rollout(
     h = head
     while True:
         # The head may be the cut itself: its free neighbours in different parts.
-        head_splits = may_split(cells, offsets, h)
+        head_splits = may_split(cells, offsets, h) and not _one_part(cells, offsets, h, dist, queue)
         lo = UNREACHED
         hi = -1
         for k in range(4):
