@@ -1,0 +1,915 @@
+"""ACKTR and A2C: one synchronous advantage actor-critic, two optimizers.
+
+The loop, per update (CleanRL style, top to bottom in ``ActorCriticLearner.learn``):
+
+1. *Rollout*: ``n_steps`` steps of every sub-environment with the current policy.
+2. *Targets*: advantages and returns by ``compute_advantages`` (n-step returns, or GAE), with
+   episode ends and truncations handled under gymnasium's NEXT_STEP autoreset.
+3. *Update*: ``optimizer="kfac"`` is ACKTR (Wu et al., 2017): the true Fisher from the model's own
+   sampled distributions inside ``KFAC.fisher()``, then the loss, then a K-FAC step with trust
+   region and momentum; ``optimizer="rmsprop"`` is A2C, the paper's baseline, on the same code.
+
+Three layouts:
+
+- ``shared`` (Atari): one torso with a policy and a value head, one optimizer, loss
+  ``-mean(A log pi(a|s)) + vf_coef * mean((R - V)^2) / 2 - ent_coef * H``; the ACKTR Fisher is the
+  joint one of the paper: ``-log pi(a~pi)`` plus ``vf_fisher_coef`` times the negative
+  log-likelihood of a unit Gaussian on the value, target ``V + N(0, 1)`` detached.
+- ``joint`` (classic control): the same loss and joint Fisher over a policy network and a value
+  network that share no layer.
+- ``separate`` (the paper's MuJoCo setup): a policy and a value network, each with its own
+  optimizer. Per update the value network takes ``vf_iters`` steps on the returns, then the policy
+  one step on standardised GAE advantages, and the policy step size adapts to keep the KL between
+  successive policies near ``desired_kl`` (x1.5 or /1.5 outside [desired/2, 2 desired]).
+
+Reset steps (the step after an episode ended, which only resets the env) are left out of every
+loss. Rewards are whatever the env gives (Atari's are clipped by ``acktr.envs``); the logged
+``charts/episodic_return`` comes from ``RecordEpisodeStatistics`` (game scores).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, TypeVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector import VectorEnv
+from numpy.typing import NDArray
+from torch import nn
+from torch.distributions import kl_divergence
+
+from acktr.envs import (
+    check_autoreset,
+    ensure_episode_statistics,
+    env_suite,
+    finished_episodes,
+    make_vec_env,
+)
+from acktr.kfac import KFAC
+from acktr.policies import (
+    action_distribution,
+    build_actor_critic,
+    distribution_mode,
+    param_dim,
+)
+from acktr.training import (
+    Callback,
+    EpisodeWindow,
+    ProgressBar,
+    apply_overrides,
+    config_from_dict,
+    read_checkpoint,
+    register_learner,
+    reset_seed,
+    resolve_device,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T", bound="ActorCriticLearner")
+
+#: A network factory: (observation space, action space) -> actor-critic module.
+PolicyFactory = Callable[[gym.Space, gym.Space], nn.Module]
+
+
+@dataclass(frozen=True)
+class ActorCriticConfig:
+    """Hyperparameters of ACKTR and A2C (defaults: ACKTR on classic control)."""
+
+    optimizer: Literal["kfac", "rmsprop"] = "kfac"
+    """``kfac`` is ACKTR, ``rmsprop`` is A2C."""
+    layout: Literal["shared", "joint", "separate"] = "shared"
+    """``shared``: one torso, two heads, one optimizer (Atari). ``joint``: a policy and a value
+    network trained together by one optimizer, one joint Fisher (classic control). ``separate``:
+    the two networks each with their own optimizer and update (the paper's MuJoCo setup)."""
+    network: Literal["acktr_cnn", "nature_cnn", "mlp", "custom"] = "mlp"
+    """Built-in network (``acktr.policies``), or ``custom`` for a module passed as ``policy=``."""
+    hidden: tuple[int, ...] = (64, 64)
+    """MLP hidden widths."""
+    activation: Literal["tanh", "relu"] = "tanh"
+    """MLP activation."""
+    n_steps: int = 20
+    """Steps per sub-environment per update (batch = n_steps * num_envs)."""
+    gamma: float = 0.99
+    """Discount."""
+    gae_lambda: float = 1.0
+    """GAE lambda; 1.0 gives the n-step returns of A2C/ACKTR on Atari."""
+    ent_coef: float = 0.01
+    """Entropy bonus weight."""
+    vf_coef: float = 0.5
+    """Value loss weight (shared layout)."""
+    normalize_advantages: bool = False
+    """Standardise advantages per batch (the MuJoCo setup does)."""
+    normalize_obs: bool = False
+    """Running mean/std observation normalisation, updated every step (ZFilter of the original)."""
+    obs_clip: float = 5.0
+    """Clip normalised observations to [-obs_clip, obs_clip]."""
+    lr: float = 0.25
+    """Learning rate (K-FAC: the maximum step size before the trust region)."""
+    lr_schedule: Literal["linear", "constant"] = "linear"
+    """``linear`` decays lr to 0 at ``learn``'s ``total_timesteps``, like the original."""
+    max_grad_norm: float | None = None
+    """Clip the loss gradient's norm before every optimizer step (``none``: no clip). A2C clips at
+    0.5; ACKTR leaves it to K-FAC, which clips its cold steps at 0.5 like the original."""
+    momentum: float = 0.9
+    """K-FAC momentum."""
+    stat_decay: float = 0.99
+    """K-FAC running-average decay of the Kronecker factors."""
+    damping: float = 0.01
+    """K-FAC damping."""
+    kl_clip: float = 0.001
+    """K-FAC trust region (bound on the second-order KL of a step)."""
+    inverse_every: int = 10
+    """K-FAC: refresh the factor inverses every this many steps."""
+    cold_steps: int = 0
+    """K-FAC: first-order steps before preconditioning starts."""
+    vf_fisher_coef: float = 1.0
+    """Weight of the value term in ACKTR's joint Fisher (shared layout)."""
+    rms_alpha: float = 0.99
+    """RMSprop smoothing constant."""
+    rms_eps: float = 1e-5
+    """RMSprop epsilon."""
+    desired_kl: float | None = None
+    """Separate layout: adapt the policy step size towards this KL per update (``none``: the lr
+    schedule instead)."""
+    vf_lr: float = 0.001
+    """Separate layout: value network learning rate."""
+    vf_iters: int = 25
+    """Separate layout: value optimizer steps per update."""
+    vf_kl_clip: float = 0.3
+    """Separate layout: value K-FAC trust region."""
+    vf_damping: float = 0.1
+    """Separate layout: value K-FAC damping."""
+    vf_stat_decay: float = 0.95
+    """Separate layout: value K-FAC factor decay."""
+    vf_cold_steps: int = 0
+    """Separate layout: value K-FAC first-order steps before preconditioning."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A suite's settings: the config and the number of parallel environments."""
+
+    num_envs: int
+    config: ActorCriticConfig
+
+
+_ACKTR_ATARI = ActorCriticConfig(
+    network="acktr_cnn", n_steps=20, lr=0.25, ent_coef=0.01, vf_coef=0.5, cold_steps=10
+)
+_ACKTR_MUJOCO = ActorCriticConfig(
+    layout="separate",
+    n_steps=2500,
+    gae_lambda=0.97,
+    ent_coef=0.0,
+    normalize_advantages=True,
+    normalize_obs=True,
+    lr=0.03,
+    lr_schedule="constant",
+    max_grad_norm=None,
+    kl_clip=0.01,
+    inverse_every=2,
+    cold_steps=1,
+    desired_kl=0.002,
+    vf_cold_steps=50,
+)
+PRESETS: dict[tuple[str, str], Preset] = {
+    ("acktr", "atari"): Preset(32, _ACKTR_ATARI),
+    ("acktr", "mujoco"): Preset(1, _ACKTR_MUJOCO),
+    # Not from the paper (it has no classic-control runs): measured on CartPole-v1, see README.
+    ("acktr", "classic"): Preset(
+        8,
+        ActorCriticConfig(
+            layout="joint",
+            gae_lambda=0.95,
+            ent_coef=0.0,
+            vf_coef=0.25,
+            normalize_advantages=True,
+            kl_clip=0.005,
+        ),
+    ),
+    ("a2c", "atari"): Preset(
+        16,
+        dataclasses.replace(
+            _ACKTR_ATARI,
+            optimizer="rmsprop",
+            network="nature_cnn",
+            n_steps=5,
+            lr=7e-4,
+            max_grad_norm=0.5,
+            cold_steps=0,
+        ),
+    ),
+    # Same layout and KL-adaptive step as ACKTR's MuJoCo setup: only the optimizer differs.
+    ("a2c", "mujoco"): Preset(
+        1, dataclasses.replace(_ACKTR_MUJOCO, optimizer="rmsprop", lr=7e-4, max_grad_norm=0.5)
+    ),
+    ("a2c", "classic"): Preset(
+        8,
+        ActorCriticConfig(
+            optimizer="rmsprop",
+            layout="joint",
+            n_steps=5,
+            lr=7e-4,
+            ent_coef=0.0,
+            vf_coef=0.25,
+            max_grad_norm=0.5,
+        ),
+    ),
+}
+
+
+def register_preset(algo: str, suite: str, preset: Preset) -> None:
+    """Add or replace the preset ``for_env`` uses for ``algo`` on envs of ``suite``."""
+    PRESETS[(algo, suite)] = preset
+
+
+def compute_advantages(
+    rewards: NDArray[np.floating],
+    values: NDArray[np.floating],
+    terminated: NDArray[np.bool_],
+    truncated: NDArray[np.bool_],
+    gamma: float,
+    gae_lambda: float,
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Advantages and returns of a rollout under NEXT_STEP autoreset.
+
+    With ``done_t = terminated_t or truncated_t``::
+
+        delta_t = r_t + gamma * (1 - terminated_t) * v_{t+1} - v_t
+        A_t     = delta_t + gamma * lambda * (1 - done_t) * A_{t+1},     A_T = 0
+        R_t     = A_t + v_t
+
+    ``v_{t+1}`` is the value of the observation step ``t`` returned. After a truncation that is the
+    episode's final observation (the next step only resets the env), so a truncated episode
+    bootstraps from it; a terminated one does not bootstrap. ``lambda = 1`` gives the n-step
+    return ``R_t = r_t + gamma R_{t+1}`` cut at episode ends and bootstrapped from ``v_T``.
+    Entries of reset steps are meaningless and must be masked out by the caller.
+
+    Args:
+        rewards: (T, N) rewards r_t.
+        values: (T + 1, N) values of the observations acted on, then of the last observation.
+        terminated: (T, N) episode ended in a terminal state at step t.
+        truncated: (T, N) episode was cut at step t (time limit).
+        gamma: discount.
+        gae_lambda: GAE lambda.
+
+    Returns:
+        (advantages, returns), each (T, N) float32.
+    """
+    steps = rewards.shape[0]
+    not_terminal = 1.0 - terminated.astype(np.float64)
+    not_done = 1.0 - (terminated | truncated).astype(np.float64)
+    advantages = np.zeros(rewards.shape, dtype=np.float64)
+    next_advantage = np.zeros(rewards.shape[1:], dtype=np.float64)
+    for t in reversed(range(steps)):
+        delta = rewards[t] + gamma * not_terminal[t] * values[t + 1] - values[t]
+        next_advantage = delta + gamma * gae_lambda * not_done[t] * next_advantage
+        advantages[t] = next_advantage
+    returns = advantages + values[:-1]
+    return advantages.astype(np.float32), returns.astype(np.float32)
+
+
+class RunningMeanStd:
+    """Running mean and variance of observations (parallel-batch update of Chan et al.)."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.mean = np.zeros(shape, dtype=np.float64)
+        self.var = np.ones(shape, dtype=np.float64)
+        self.count = 1e-4
+
+    def update(self, batch: NDArray[Any]) -> None:
+        batch_mean = batch.mean(axis=0)
+        batch_var = batch.var(axis=0)
+        n = batch.shape[0]
+        total = self.count + n
+        delta = batch_mean - self.mean
+        self.mean = self.mean + delta * n / total
+        self.var = (
+            self.var * self.count + batch_var * n + delta**2 * self.count * n / total
+        ) / total
+        self.count = total
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "mean": torch.from_numpy(self.mean.copy()),
+            "var": torch.from_numpy(self.var.copy()),
+            "count": float(self.count),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.mean = state["mean"].numpy().astype(np.float64)
+        self.var = state["var"].numpy().astype(np.float64)
+        self.count = float(state["count"])
+
+
+@dataclass
+class Rollout:
+    """One batch of experience, time-major. Shapes: T steps, N envs."""
+
+    obs: torch.Tensor  # (T, N, *obs_shape) as fed to the network
+    actions: torch.Tensor  # (T, N) or (T, N, action_dim)
+    valid: torch.Tensor  # (T, N) bool: False on reset steps
+    advantages: torch.Tensor  # (T, N)
+    returns: torch.Tensor  # (T, N)
+
+
+def _space_to_json(space: gym.Space) -> dict[str, Any]:
+    if isinstance(space, gym.spaces.Discrete):
+        return {"kind": "discrete", "n": int(space.n)}
+    if isinstance(space, gym.spaces.Box):
+        return {"kind": "box", "shape": list(space.shape), "dtype": str(space.dtype)}
+    raise ValueError(f"unsupported space {space}")
+
+
+def _space_from_json(data: Mapping[str, Any], low: Any = None, high: Any = None) -> gym.Space:
+    if data["kind"] == "discrete":
+        return gym.spaces.Discrete(int(data["n"]))
+    dtype = np.dtype(data["dtype"])
+    shape = tuple(data["shape"])
+    if low is None:
+        if np.issubdtype(dtype, np.integer):
+            low, high = np.iinfo(dtype).min, np.iinfo(dtype).max
+        else:
+            low, high = -np.inf, np.inf
+    return gym.spaces.Box(low=low, high=high, shape=shape, dtype=dtype)
+
+
+class ActorCriticLearner:
+    """Synchronous advantage actor-critic on a gymnasium vector env; see the module docstring.
+
+    Use ``ACKTR`` or ``A2C``; they differ only in their default ``config`` and registry name.
+
+    Args:
+        env: a vector env with NEXT_STEP autoreset (``acktr.envs.make_vec_env`` builds them).
+        config: hyperparameters; default: the class's preset for the env's kind of spaces.
+        policy: an actor-critic module, or a factory ``(obs_space, action_space) -> module``,
+            following the contract of ``acktr.policies`` (use ``network="custom"``).
+        seed: seeds torch (network initialisation, action sampling) and the env resets.
+        device: ``auto`` (CUDA if available), ``cpu`` or ``cuda``.
+    """
+
+    algo: ClassVar[str] = "actor-critic"
+    optimizer_name: ClassVar[str] = "kfac"
+
+    def __init__(
+        self,
+        env: VectorEnv,
+        config: ActorCriticConfig | None = None,
+        *,
+        policy: nn.Module | PolicyFactory | None = None,
+        seed: int = 0,
+        device: str = "auto",
+    ) -> None:
+        if config is None:
+            config = self.preset(
+                _suite_for_spaces(env.single_observation_space, env.single_action_space)
+            ).config
+        self._setup(
+            env.single_observation_space, env.single_action_space, config, policy, seed, device
+        )
+        self.set_env(env)
+
+    # -- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def preset(cls, suite: str) -> Preset:
+        """The preset of this learner for ``suite`` (``classic`` for an unknown suite)."""
+        preset = PRESETS.get((cls.algo, suite))
+        if preset is None:
+            log.warning("no %s preset for suite %r; using the classic-control one", cls.algo, suite)
+            preset = PRESETS[(cls.algo, "classic")]
+        return preset
+
+    @classmethod
+    def for_env(
+        cls: type[T],
+        env_id: str,
+        *,
+        seed: int = 0,
+        device: str = "auto",
+        num_envs: int | None = None,
+        overrides: Mapping[str, str] | None = None,
+    ) -> T:
+        """A learner with the preset of ``env_id``'s suite training on a fresh vector env.
+
+        Raises:
+            ValueError: unknown env id, bad override.
+        """
+        suite = env_suite(env_id)
+        preset = cls.preset(suite)
+        config = apply_overrides(preset.config, overrides or {})
+        learner = cls(
+            make_vec_env(env_id, num_envs or preset.num_envs), config, seed=seed, device=device
+        )
+        learner.env_id = env_id
+        learner.suite = suite
+        return learner
+
+    def _setup(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        config: ActorCriticConfig,
+        policy: nn.Module | PolicyFactory | None,
+        seed: int,
+        device: str,
+    ) -> None:
+        if config.optimizer != self.optimizer_name:
+            other = "A2C" if config.optimizer == "rmsprop" else "ACKTR"
+            raise ValueError(
+                f"{type(self).__name__} uses optimizer {self.optimizer_name!r}, the config "
+                f"asks for "
+                f"{config.optimizer!r}: use {other}"
+            )
+        param_dim(action_space)  # rejects unsupported action spaces early
+        self.config = config
+        self.seed = seed
+        self.device = resolve_device(device)
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.env: VectorEnv | None = None
+        self.env_id: str | None = None
+        self.suite: str | None = None
+        self.num_timesteps = 0
+        torch.manual_seed(seed)
+        if policy is None:
+            if config.network == "custom":
+                raise ValueError("network 'custom' needs the module or factory as policy=")
+            model = build_actor_critic(
+                config.network,
+                observation_space,
+                action_space,
+                separate=config.layout != "shared",
+                hidden=config.hidden,
+                activation=config.activation,
+            )
+        else:
+            model = (
+                policy if isinstance(policy, nn.Module) else policy(observation_space, action_space)
+            )
+        if config.layout == "separate" and not (hasattr(model, "pi") and hasattr(model, "vf")):
+            raise ValueError(
+                f"layout {config.layout!r} needs a module with a policy network .pi and a "
+                "value network .vf "
+                "(acktr.policies.SeparateActorCritic)"
+            )
+        self.model = model.to(self.device)
+        shape = observation_space.shape
+        assert shape is not None
+        self.obs_rms = RunningMeanStd(tuple(shape)) if config.normalize_obs else None
+        self._lr_now = config.lr
+        self._pi_lr = config.lr  # KL-adaptive policy step size (separate layout)
+        self._build_optimizers()
+        self._episodes = EpisodeWindow()
+        self._obs: NDArray[Any] | None = None
+        self._prev_done: NDArray[np.bool_] | None = None
+
+    def _build_optimizers(self) -> None:
+        c = self.config
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        if c.layout != "separate":
+            self.optimizers["model"] = self._optimizer(
+                self.model, lambda _: self._lr_now, c.kl_clip, c.damping, c.stat_decay, c.cold_steps
+            )
+        else:
+            self.optimizers["pi"] = self._optimizer(
+                self._pi, lambda _: self._pi_lr, c.kl_clip, c.damping, c.stat_decay, c.cold_steps
+            )
+            self.optimizers["vf"] = self._optimizer(
+                self._vf,
+                lambda _: c.vf_lr,
+                c.vf_kl_clip,
+                c.vf_damping,
+                c.vf_stat_decay,
+                c.vf_cold_steps,
+            )
+
+    def _optimizer(
+        self,
+        module: nn.Module,
+        lr: Callable[[int], float],
+        kl_clip: float,
+        damping: float,
+        stat_decay: float,
+        cold_steps: int,
+    ) -> torch.optim.Optimizer:
+        c = self.config
+        if c.optimizer == "kfac":
+            return KFAC(
+                module,
+                lr=lr,
+                momentum=c.momentum,
+                stat_decay=stat_decay,
+                damping=damping,
+                kl_clip=kl_clip,
+                inverse_every=c.inverse_every,
+                cold_steps=cold_steps,
+            )
+        # RMSprop's lr is set before every step (schedules and the KL-adaptive step size).
+        return torch.optim.RMSprop(module.parameters(), lr=lr(0), alpha=c.rms_alpha, eps=c.rms_eps)
+
+    @property
+    def _pi(self) -> nn.Module:
+        return self.model.pi  # type: ignore[return-value]
+
+    @property
+    def _vf(self) -> nn.Module:
+        return self.model.vf  # type: ignore[return-value]
+
+    def set_env(self, env: VectorEnv) -> None:
+        """Train on ``env`` from the next ``learn``; its episodes start afresh.
+
+        Raises:
+            ValueError: spaces that differ from the learner's, or an autoreset mode other than
+                NEXT_STEP.
+        """
+        check_autoreset(env)
+        obs_space, act_space = env.single_observation_space, env.single_action_space
+        if obs_space.shape != self.observation_space.shape or _space_to_json(
+            act_space
+        ) != _space_to_json(self.action_space):
+            raise ValueError(
+                f"env spaces {obs_space} / {act_space} differ from the learner's "
+                f"{self.observation_space} / {self.action_space}"
+            )
+        self.env = ensure_episode_statistics(env)
+        self._obs = None
+
+    # -- acting --------------------------------------------------------------------------------
+
+    def _normalize(self, obs: NDArray[Any], update: bool) -> torch.Tensor:
+        if self.obs_rms is None:
+            return torch.as_tensor(obs).to(self.device)
+        if update:
+            self.obs_rms.update(obs)
+        z = (obs - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + 1e-8)
+        clip = self.config.obs_clip
+        return torch.as_tensor(np.clip(z, -clip, clip), dtype=torch.float32).to(self.device)
+
+    def _to_env_action(self, actions: torch.Tensor) -> NDArray[Any]:
+        out = actions.cpu().numpy()
+        if isinstance(self.action_space, gym.spaces.Box):
+            return np.clip(out, self.action_space.low, self.action_space.high).astype(
+                self.action_space.dtype
+            )
+        return out.astype(np.int64)
+
+    @torch.no_grad()
+    def predict(self, obs: NDArray[Any], deterministic: bool = True) -> NDArray[Any]:
+        """Actions for observations (N, *obs_shape), or for one observation without batch axis.
+
+        Box actions are clipped to the action space. The observation normaliser is applied but not
+        updated.
+        """
+        obs = np.asarray(obs)
+        single = obs.shape == self.observation_space.shape
+        batch = obs[None] if single else obs
+        params, _ = self.model(self._normalize(batch, update=False))
+        if deterministic:
+            actions = distribution_mode(params, self.action_space)
+        else:
+            actions = action_distribution(params, self.action_space).sample()
+        out = self._to_env_action(actions)
+        return out[0] if single else out
+
+    # -- training ------------------------------------------------------------------------------
+
+    def learn(
+        self: T, total_timesteps: int, callback: Callback | None = None, progress_bar: bool = False
+    ) -> T:
+        """Train until ``num_timesteps`` reaches ``total_timesteps``.
+
+        ``total_timesteps`` is a target, not an increment, so a loaded learner continues the same
+        learning-rate schedule: ``learn(10_000_000)`` on a checkpoint at 4M trains 6M more steps.
+
+        Args:
+            total_timesteps: step count to reach (all sub-environments counted).
+            callback: called after every update with ``(learner, metrics)``; ``False`` stops.
+            progress_bar: show a tqdm bar with steps/s and the mean return of the last 100
+                episodes.
+        """
+        if self.env is None:
+            raise ValueError("no env to train on: pass one to load(...) or call set_env(env)")
+        env = self.env
+        if self._obs is None:
+            self._obs, _ = env.reset(seed=reset_seed(self.seed, self.num_timesteps))
+            self._prev_done = np.zeros(env.num_envs, dtype=bool)
+        if total_timesteps <= self.num_timesteps:
+            log.warning(
+                "learn(%d): already at %d steps, nothing to do", total_timesteps, self.num_timesteps
+            )
+        bar = ProgressBar(total_timesteps, self.num_timesteps) if progress_bar else None
+        try:
+            while self.num_timesteps < total_timesteps:
+                start = time.perf_counter()
+                if self.config.lr_schedule == "linear":
+                    self._lr_now = self.config.lr * (1.0 - self.num_timesteps / total_timesteps)
+                batch = self._rollout()
+                metrics = self._update(batch)
+                metrics.update(self._episodes.pop_metrics())
+                steps = self.config.n_steps * env.num_envs
+                metrics["charts/steps_per_s"] = steps / (time.perf_counter() - start)
+                if bar is not None:
+                    bar.update(self.num_timesteps, self._episodes.mean_return())
+                if callback is not None and callback(self, metrics) is False:
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        return self
+
+    @torch.no_grad()
+    def _rollout(self) -> Rollout:
+        env = self.env
+        assert env is not None and self._obs is not None and self._prev_done is not None
+        steps, n = self.config.n_steps, env.num_envs
+        obs_buf: list[torch.Tensor] = []
+        act_buf: list[torch.Tensor] = []
+        rewards = np.zeros((steps, n), dtype=np.float64)
+        terminated = np.zeros((steps, n), dtype=bool)
+        truncated = np.zeros((steps, n), dtype=bool)
+        valid = np.zeros((steps, n), dtype=bool)
+        values = np.zeros((steps + 1, n), dtype=np.float64)
+        obs = self._normalize(self._obs, update=True)
+        for t in range(steps):
+            params, value = self.model(obs)
+            actions = action_distribution(params, self.action_space).sample()
+            obs_buf.append(obs)
+            act_buf.append(actions)
+            values[t] = value.cpu().numpy()
+            valid[t] = ~self._prev_done
+            next_obs, reward, term, trunc, info = env.step(self._to_env_action(actions))
+            rewards[t], terminated[t], truncated[t] = reward, term, trunc
+            self._prev_done = np.logical_or(term, trunc)
+            self._episodes.add(finished_episodes(info))
+            self._obs = next_obs
+            obs = self._normalize(next_obs, update=True)
+            self.num_timesteps += n
+        values[steps] = self.model(obs)[1].cpu().numpy()
+        advantages, returns = compute_advantages(
+            rewards, values, terminated, truncated, self.config.gamma, self.config.gae_lambda
+        )
+        return Rollout(
+            obs=torch.stack(obs_buf),
+            actions=torch.stack(act_buf),
+            valid=torch.as_tensor(valid, device=self.device),
+            advantages=torch.as_tensor(advantages, device=self.device),
+            returns=torch.as_tensor(returns, device=self.device),
+        )
+
+    def _update(self, batch: Rollout) -> dict[str, float]:
+        # Reset steps are dropped here, once, so that no loss or Fisher pass sees them.
+        mask = batch.valid
+        obs, actions = batch.obs[mask], batch.actions[mask]
+        advantages, returns = batch.advantages[mask], batch.returns[mask]
+        if self.config.normalize_advantages and advantages.numel() > 1:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        if self.config.layout != "separate":
+            return self._update_shared(obs, actions, advantages, returns)
+        return self._update_separate(obs, actions, advantages, returns)
+
+    def _step(self, name: str, loss: torch.Tensor, module: nn.Module, lr: float) -> None:
+        optimizer = self.optimizers[name]
+        optimizer.zero_grad()
+        loss.backward()
+        if self.config.max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(module.parameters(), self.config.max_grad_norm)
+        if not isinstance(optimizer, KFAC):
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+        optimizer.step()
+
+    def _policy_fisher(self, name: str, fisher_loss: torch.Tensor) -> None:
+        optimizer = self.optimizers[name]
+        if isinstance(optimizer, KFAC):
+            with optimizer.fisher():
+                fisher_loss.backward(retain_graph=True)
+
+    def _update_shared(
+        self,
+        obs: torch.Tensor,
+        actions: torch.Tensor,
+        advantages: torch.Tensor,
+        returns: torch.Tensor,
+    ) -> dict[str, float]:
+        c = self.config
+        params, values = self.model(obs)
+        dist = action_distribution(params, self.action_space)
+        if c.optimizer == "kfac":
+            # The true Fisher: the model's own distributions, sampled, never the training targets.
+            sampled = dist.sample()
+            value_sample = (values + torch.randn_like(values)).detach()
+            pi_fisher = -dist.log_prob(sampled).mean()
+            vf_fisher = 0.5 * (values - value_sample).pow(2).mean()
+            self._policy_fisher("model", pi_fisher + c.vf_fisher_coef * vf_fisher)
+        log_prob = dist.log_prob(actions)
+        entropy = dist.entropy().mean()
+        policy_loss = -(advantages * log_prob).mean()
+        value_loss = 0.5 * (returns - values).pow(2).mean()
+        loss = policy_loss + c.vf_coef * value_loss - c.ent_coef * entropy
+        self._step("model", loss, self.model, self._lr_now)
+        return {
+            "losses/policy_loss": policy_loss.item(),
+            "losses/value_loss": value_loss.item(),
+            "losses/entropy": entropy.item(),
+            "losses/explained_variance": _explained_variance(values.detach(), returns),
+            "charts/learning_rate": self._lr_now,
+        }
+
+    def _update_separate(
+        self,
+        obs: torch.Tensor,
+        actions: torch.Tensor,
+        advantages: torch.Tensor,
+        returns: torch.Tensor,
+    ) -> dict[str, float]:
+        c = self.config
+        # Value network first, as in the original: advantages were computed with its old values.
+        explained = _explained_variance(self._vf(obs).detach(), returns)
+        for _ in range(c.vf_iters):
+            values = self._vf(obs)
+            if c.optimizer == "kfac":
+                value_sample = (values + torch.randn_like(values)).detach()
+                self._policy_fisher("vf", 0.5 * (values - value_sample).pow(2).mean())
+            value_loss = 0.5 * (returns - values).pow(2).mean()
+            self._step("vf", value_loss, self._vf, c.vf_lr)
+
+        params = self._pi(obs)
+        dist = action_distribution(params, self.action_space)
+        if c.optimizer == "kfac":
+            self._policy_fisher("pi", -dist.log_prob(dist.sample()).mean())
+        entropy = dist.entropy().mean()
+        policy_loss = -(advantages * dist.log_prob(actions)).mean()
+        pi_lr = self._pi_lr if c.desired_kl is not None else self._lr_now
+        self._step("pi", policy_loss - c.ent_coef * entropy, self._pi, pi_lr)
+
+        with torch.no_grad():
+            old = action_distribution(params.detach(), self.action_space)
+            new = action_distribution(self._pi(obs), self.action_space)
+            kl = kl_divergence(old, new).mean().item()
+        if c.desired_kl is not None:
+            if kl > 2 * c.desired_kl:
+                self._pi_lr = max(1e-8, self._pi_lr / 1.5)
+            elif kl < c.desired_kl / 2:
+                self._pi_lr = min(1.0, self._pi_lr * 1.5)
+        return {
+            "losses/policy_loss": policy_loss.item(),
+            "losses/value_loss": value_loss.item(),
+            "losses/entropy": entropy.item(),
+            "losses/explained_variance": explained,
+            "losses/policy_kl": kl,
+            "charts/learning_rate": pi_lr,
+        }
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def _config_json(self) -> dict[str, Any]:
+        return {
+            "config": dataclasses.asdict(self.config),
+            "seed": self.seed,
+            "env_id": self.env_id,
+            "suite": self.suite,
+            "num_envs": self.env.num_envs if self.env is not None else None,
+            "observation_space": _space_to_json(self.observation_space),
+            "action_space": _space_to_json(self.action_space),
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write a checkpoint (state dicts, RNG states, JSON config) atomically to ``path``."""
+        state: dict[str, Any] = {
+            "model": self.model.state_dict(),
+            "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
+            "rng": rng_state(),
+            "pi_lr": self._pi_lr,
+            "lr_now": self._lr_now,
+        }
+        if self.obs_rms is not None:
+            state["obs_rms"] = self.obs_rms.state_dict()
+        if isinstance(self.action_space, gym.spaces.Box):
+            state["action_low"] = torch.as_tensor(self.action_space.low)
+            state["action_high"] = torch.as_tensor(self.action_space.high)
+        save_checkpoint(
+            path,
+            algo=self.algo,
+            config=self._config_json(),
+            num_timesteps=self.num_timesteps,
+            state=state,
+        )
+
+    @classmethod
+    def load(
+        cls: type[T],
+        path: str | os.PathLike[str],
+        env: VectorEnv | None = None,
+        device: str = "auto",
+        *,
+        policy: nn.Module | PolicyFactory | None = None,
+    ) -> T:
+        """A learner restored from a checkpoint written by ``save``.
+
+        Args:
+            path: checkpoint file or run directory.
+            env: the env to keep training on (not needed for ``predict``); its episodes restart,
+                reset with a seed derived from the run's seed and step count.
+            device: where to put the network.
+            policy: the module or factory again, for checkpoints of ``network="custom"``.
+
+        Raises:
+            CheckpointError: unreadable file or a checkpoint of another learner.
+            ValueError: an env whose spaces differ from the checkpoint's.
+        """
+        from acktr.training import CheckpointError
+
+        checkpoint = read_checkpoint(path, algo=cls.algo)
+        meta, state = checkpoint.config, checkpoint.state
+        try:
+            config = config_from_dict(ActorCriticConfig, meta["config"])
+            action_space = _space_from_json(
+                meta["action_space"], state.get("action_low"), state.get("action_high")
+            )
+            if isinstance(action_space, gym.spaces.Box):
+                action_space = gym.spaces.Box(
+                    low=state["action_low"].numpy(),
+                    high=state["action_high"].numpy(),
+                    dtype=np.dtype(meta["action_space"]["dtype"]),
+                )
+            observation_space = _space_from_json(meta["observation_space"])
+        except (KeyError, ValueError, TypeError) as e:
+            raise CheckpointError(f"{path}: damaged {cls.algo} config ({e})") from None
+        learner = cls.__new__(cls)
+        learner._setup(observation_space, action_space, config, policy, int(meta["seed"]), device)
+        learner.env_id, learner.suite = meta.get("env_id"), meta.get("suite")
+        try:
+            learner.model.load_state_dict(state["model"])
+            for name, opt in learner.optimizers.items():
+                opt.load_state_dict(state["optimizers"][name])
+            if learner.obs_rms is not None:
+                learner.obs_rms.load_state_dict(state["obs_rms"])
+            learner._pi_lr = float(state["pi_lr"])
+            learner._lr_now = float(state["lr_now"])
+            set_rng_state(state["rng"])
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise CheckpointError(
+                f"{path}: state does not fit the network of its config ({str(e).splitlines()[0]})"
+            ) from None
+        learner.num_timesteps = checkpoint.num_timesteps
+        if env is not None:
+            learner.set_env(env)
+        return learner
+
+    def describe(self) -> dict[str, Any]:
+        """Algorithm, env, preset and every hyperparameter (printed by ``tron train``)."""
+        return {
+            "algo": self.algo,
+            "env_id": self.env_id,
+            "preset": self.suite,
+            "num_envs": self.env.num_envs if self.env is not None else None,
+            "seed": self.seed,
+            "device": str(self.device),
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            **dataclasses.asdict(self.config),
+        }
+
+
+def _explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
+    var = returns.var().item() if returns.numel() > 1 else 0.0
+    if var == 0.0 or not math.isfinite(var):
+        return 0.0
+    return 1.0 - (returns - values).var().item() / var
+
+
+def _suite_for_spaces(observation_space: gym.Space, action_space: gym.Space) -> str:
+    shape = observation_space.shape or ()
+    if len(shape) == 3 and shape[1:] == (84, 84):
+        return "atari"
+    if isinstance(action_space, gym.spaces.Box):
+        return "mujoco"
+    return "classic"
+
+
+@register_learner("acktr")
+class ACKTR(ActorCriticLearner):
+    """ACKTR (Wu et al., 2017): actor-critic with the K-FAC trust-region optimizer."""
+
+    algo = "acktr"
+    optimizer_name = "kfac"
+
+
+@register_learner("a2c")
+class A2C(ActorCriticLearner):
+    """A2C: the same actor-critic with RMSprop, the ACKTR paper's baseline."""
+
+    algo = "a2c"
+    optimizer_name = "rmsprop"
