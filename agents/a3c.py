@@ -237,6 +237,8 @@ class A3C:
     """
 
     algo: ClassVar[str] = "a3c"
+    env_id: str | None
+    suite: str | None
 
     def __init__(
         self,
@@ -255,6 +257,8 @@ class A3C:
             probe.close()
         self._setup(*spaces, config or PRESETS["classic"].config, policy, seed, device)
         self.env_fn: EnvFactory | None = env
+        if isinstance(env, MakeVecEnv):
+            self.env_id = env.env_id
 
     # -- construction ------------------------------------------------------------------------
 
@@ -312,8 +316,8 @@ class A3C:
         self.observation_space: gym.spaces.Box = observation_space
         self.action_space = action_space
         self.env_fn = None
-        self.env_id: str | None = None
-        self.suite: str | None = None
+        self.env_id = None
+        self.suite = None
         self.num_timesteps = 0
         self.num_updates = 0
         #: Per worker of the last ``learn``: ``updates``, ``stale`` (see the module docstring).
@@ -421,6 +425,7 @@ class A3C:
             for rank in range(c.num_workers)
         ]
         bar = ProgressBar(total_timesteps, self.num_timesteps) if progress_bar else None
+        base_updates = self.num_updates
         try:
             for w in workers:
                 w.start()
@@ -435,7 +440,7 @@ class A3C:
                 {"updates": int(shared.updates[k]), "stale": int(shared.stale[k])}
                 for k in range(c.num_workers)
             ]
-            self.num_updates += sum(s["updates"] for s in self.worker_stats)
+            self.num_updates = base_updates + sum(s["updates"] for s in self.worker_stats)
         return self
 
     def _supervise(
@@ -448,6 +453,7 @@ class A3C:
     ) -> None:
         """Read reports, call the callback, and fail fast on a worker error, until all are done."""
         c = self.config
+        base_updates = self.num_updates
         done: set[int] = set()
         sums: dict[str, float] = {}
         count = 0
@@ -475,14 +481,16 @@ class A3C:
                         "without finishing"
                     )
             self.num_timesteps = int(shared.steps.value)
+            self.num_updates = base_updates + sum(shared.updates[:])
             if bar is not None:
                 bar.update(self.num_timesteps, self._episodes.mean_return())
-            if self.num_timesteps >= next_log or len(done) == len(workers):
+            finished = len(done) == len(workers)
+            if self.num_timesteps >= next_log or (finished and self.num_timesteps > log_steps):
                 now = time.perf_counter()
                 metrics = {k: v / count for k, v in sums.items()} if count else {}
                 metrics.update(self._episodes.pop_metrics())
                 updates = sum(shared.updates[:])
-                metrics["a3c/updates"] = float(updates)
+                metrics["a3c/updates"] = float(self.num_updates)
                 metrics["a3c/stale_fraction"] = sum(shared.stale[:]) / max(updates, 1)
                 metrics["charts/learning_rate"] = _lr(run, self.num_timesteps)
                 metrics["charts/steps_per_s"] = (self.num_timesteps - log_steps) / max(

@@ -14,6 +14,10 @@ Torsos (``build_torso``):
   convolutions (the last with stride 2) and 256 units;
 - ``auto``: ``grid_cnn`` for 2-D integer observations, the learner's CNN for (C, 84, 84) frames,
   ``mlp`` otherwise.
+
+Also here: ``box_state``/``box_from_state`` keep an observation ``Box`` (bounds included: the grid
+torso's categories are ``high + 1``) in a checkpoint, and ``GreedyPolicy`` turns a loaded network
+into a plain ``observations -> greedy actions`` function, what the arena plays from a checkpoint.
 """
 
 from __future__ import annotations

@@ -286,18 +286,14 @@ class ReplayBuffer:
         out = np.empty((rows.size, k, *newest.shape[1:]), dtype=self.frames.dtype)
         out[:, k - 1] = newest
         same = np.ones(rows.size, dtype=bool)  # frame t-d is of the same episode as frame t
-        pad = newest if self.padding == "first" else np.zeros_like(newest)
         for d in range(1, k):
             same &= ~self.first[(rows - d + 1) % self.rows, envs]
-            older = self.frames[(rows - d) % self.rows, envs]
-            if self.padding == "first":
-                # The last frame still of the episode, walking back: its first frame at a boundary.
-                pad = np.where(_expand(same, older), older, pad)
-                out[:, k - 1 - d] = pad
-            else:
-                out[:, k - 1 - d] = np.where(_expand(same, older), older, pad)
+            out[:, k - 1 - d] = self.frames[(rows - d) % self.rows, envs]
+            cut = np.flatnonzero(~same)
+            if cut.size:
+                # Before the episode's first frame: padding, never the previous episode.
+                if self.padding == "zero":
+                    out[cut, k - 1 - d] = 0
+                else:
+                    out[cut, k - 1 - d] = out[cut, k - d]
         return out
-
-
-def _expand(mask: NDArray[np.bool_], like: NDArray[Any]) -> NDArray[np.bool_]:
-    return mask.reshape(mask.shape + (1,) * (like.ndim - 1))

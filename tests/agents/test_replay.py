@@ -7,7 +7,7 @@ from collections import deque
 import numpy as np
 import pytest
 
-from agents.replay import ReplayBuffer
+from agents.replay import Padding, ReplayBuffer
 
 K = 4  # frames per stack
 FRAME = (2, 3)  # a tiny "screen"
@@ -48,7 +48,7 @@ class StackingEnv:
     def obs(self) -> np.ndarray:
         return np.stack([np.stack(list(s)) for s in self.stacks])
 
-    def step(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def step(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """rewards, terminated, truncated of this step; observations move on."""
         rewards = np.zeros(self.n, np.float32)
         term = np.zeros(self.n, bool)
@@ -89,7 +89,7 @@ def fill(
 
 
 @pytest.mark.parametrize("padding", ["zero", "first"])
-def test_stacks__rebuilt_exactly_across_episode_boundaries(padding: str) -> None:
+def test_stacks__rebuilt_exactly_across_episode_boundaries(padding: Padding) -> None:
     # Episodes of 2, 5 and 1 steps (truncated ones included) are shorter than the stack, so
     # frames of the previous episode are inside the naive window at every start.
     env = StackingEnv([[2, 5, -1], [3, -2, 6]], padding=padding)
@@ -197,7 +197,7 @@ def test_n_step__one_step_is_the_plain_target() -> None:
 
 def test_sample__waits_for_complete_windows() -> None:
     buffer = ReplayBuffer(100, 1, (1,), np.float32, n_step=3)
-    for t in range(3):
+    for _ in range(3):
         assert not buffer.can_sample()
         buffer.add(np.zeros((1, 1)), np.zeros(1), np.zeros(1), np.zeros(1, bool), np.zeros(1, bool))
     assert not buffer.can_sample()
