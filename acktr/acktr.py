@@ -135,7 +135,10 @@ class ActorCriticConfig:
     cold_steps: int = 0
     """K-FAC: first-order steps before preconditioning starts."""
     vf_fisher_coef: float = 1.0
-    """Weight of the value term in ACKTR's joint Fisher (shared layout)."""
+    """Weight of the value term in ACKTR's joint Fisher (shared and joint layouts)."""
+    fisher_fraction: float = 1.0
+    """Part of the batch the Fisher pass runs on (a strided sub-batch through its own forward
+    pass); 1 is the paper. Its cost is the im2col statistics of the conv factors."""
     rms_alpha: float = 0.99
     """RMSprop smoothing constant."""
     rms_eps: float = 1e-5
@@ -574,8 +577,13 @@ class ActorCriticLearner:
         updated.
         """
         obs = np.asarray(obs)
-        single = obs.shape == self.observation_space.shape
+        shape = tuple(self.observation_space.shape or ())
+        single = obs.shape == shape
         batch = obs[None] if single else obs
+        if batch.shape[1:] != shape:
+            raise ValueError(
+                f"observations of shape {obs.shape}: this policy takes {shape} or (N, *{shape})"
+            )
         params, _ = self.model(self._normalize(batch, update=False))
         if deterministic:
             actions = distribution_mode(params, self.action_space)
@@ -691,11 +699,14 @@ class ActorCriticLearner:
                 group["lr"] = lr
         optimizer.step()
 
-    def _policy_fisher(self, name: str, fisher_loss: torch.Tensor) -> None:
+    def _fisher_pass(self, name: str, fisher_loss: torch.Tensor) -> None:
         optimizer = self.optimizers[name]
-        if isinstance(optimizer, KFAC):
-            with optimizer.fisher():
-                fisher_loss.backward(retain_graph=True)
+        assert isinstance(optimizer, KFAC)
+        with optimizer.fisher():
+            fisher_loss.backward(retain_graph=True)
+
+    def _fisher_stride(self) -> int:
+        return max(1, round(1.0 / self.config.fisher_fraction))
 
     def _update_shared(
         self,
@@ -709,11 +720,15 @@ class ActorCriticLearner:
         dist = action_distribution(params, self.action_space)
         if c.optimizer == "kfac":
             # The true Fisher: the model's own distributions, sampled, never the training targets.
-            sampled = dist.sample()
-            value_sample = (values + torch.randn_like(values)).detach()
-            pi_fisher = -dist.log_prob(sampled).mean()
-            vf_fisher = 0.5 * (values - value_sample).pow(2).mean()
-            self._policy_fisher("model", pi_fisher + c.vf_fisher_coef * vf_fisher)
+            stride = self._fisher_stride()
+            f_dist, f_values = dist, values
+            if stride > 1:
+                f_params, f_values = self.model(obs[::stride])
+                f_dist = action_distribution(f_params, self.action_space)
+            value_sample = (f_values + torch.randn_like(f_values)).detach()
+            pi_fisher = -f_dist.log_prob(f_dist.sample()).mean()
+            vf_fisher = 0.5 * (f_values - value_sample).pow(2).mean()
+            self._fisher_pass("model", pi_fisher + c.vf_fisher_coef * vf_fisher)
         log_prob = dist.log_prob(actions)
         entropy = dist.entropy().mean()
         policy_loss = -(advantages * log_prob).mean()
@@ -738,18 +753,23 @@ class ActorCriticLearner:
         c = self.config
         # Value network first, as in the original: advantages were computed with its old values.
         explained = _explained_variance(self._vf(obs).detach(), returns)
+        stride = self._fisher_stride()
         for _ in range(c.vf_iters):
             values = self._vf(obs)
             if c.optimizer == "kfac":
-                value_sample = (values + torch.randn_like(values)).detach()
-                self._policy_fisher("vf", 0.5 * (values - value_sample).pow(2).mean())
+                f_values = values if stride == 1 else self._vf(obs[::stride])
+                value_sample = (f_values + torch.randn_like(f_values)).detach()
+                self._fisher_pass("vf", 0.5 * (f_values - value_sample).pow(2).mean())
             value_loss = 0.5 * (returns - values).pow(2).mean()
             self._step("vf", value_loss, self._vf, c.vf_lr)
 
         params = self._pi(obs)
         dist = action_distribution(params, self.action_space)
         if c.optimizer == "kfac":
-            self._policy_fisher("pi", -dist.log_prob(dist.sample()).mean())
+            f_dist = dist
+            if stride > 1:
+                f_dist = action_distribution(self._pi(obs[::stride]), self.action_space)
+            self._fisher_pass("pi", -f_dist.log_prob(f_dist.sample()).mean())
         entropy = dist.entropy().mean()
         policy_loss = -(advantages * dist.log_prob(actions)).mean()
         pi_lr = self._pi_lr if c.desired_kl is not None else self._lr_now

@@ -7,8 +7,8 @@
    itself imports nothing of Tron);
 2. an Atari id (``ALE/Pong-v5``, ``PongNoFrameskip-v4``): ale-py's ``AtariVectorEnv``, which runs
    the standard preprocessing in C++ threads (noop starts, fire reset, frame skip 4 with
-   max-pooling, 84x84 grayscale, a 4-frame stack). The id's protocol is kept: ``-v5`` has sticky actions (0.25),
-   ``NoFrameskip-v4`` (the ACKTR paper's) has none. Episodes are whole games;
+   max-pooling, 84x84 grayscale, a 4-frame stack). The id's protocol is kept: ``-v5`` has sticky
+   actions (0.25), ``NoFrameskip-v4`` (the ACKTR paper's) has none. Episodes are whole games;
 3. any other gymnasium id (MuJoCo v5, classic control, Box2D, ...): ``gymnasium.make_vec``, run
    in-process (``sync``): on a 2-core machine subprocess workers cost more than they save.
 

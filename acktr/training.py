@@ -159,10 +159,18 @@ class Checkpoint:
     state: dict[str, Any]  # state dicts, RNG states, other tensors and numbers
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    # mkstemp makes the file private (0600); give it the permissions a plain open() would.
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         write(Path(tmp))
         with open(tmp, "rb") as f:
@@ -524,6 +532,35 @@ def read_progress(path: str | os.PathLike[str]) -> tuple[list[dict[str, str]], l
         reader = csv.DictReader(f)
         rows = list(reader)
         return rows, list(reader.fieldnames or [])
+
+
+def evaluate(
+    learner: Learner, env: VectorEnv, episodes: int, *, deterministic: bool = True, seed: int = 0
+) -> list[float]:
+    """Returns of ``episodes`` episodes of ``learner.predict`` on ``env``.
+
+    Each sub-environment plays a fixed share of the episodes (so short episodes are not favoured
+    by whichever env finishes first). Returns come from ``RecordEpisodeStatistics``, so Atari
+    returns are game scores.
+    """
+    from acktr.envs import ensure_episode_statistics
+
+    if episodes < 1:
+        raise ValueError(f"episodes must be at least 1, got {episodes}")
+    env = ensure_episode_statistics(env)
+    n = env.num_envs
+    quota = np.array([(episodes + i) // n for i in range(n)])
+    played = np.zeros(n, dtype=int)
+    returns: list[float] = []
+    obs, _ = env.reset(seed=seed)
+    while (played < quota).any():
+        obs, _, _, _, info = env.step(learner.predict(obs, deterministic=deterministic))
+        if "episode" in info:
+            for i in np.flatnonzero(info["_episode"]):
+                if played[i] < quota[i]:
+                    returns.append(float(info["episode"]["r"][i]))
+                    played[i] += 1
+    return returns
 
 
 # ---------------------------------------------------------------------------------------------
