@@ -549,8 +549,9 @@ def _play_in_workers(
                     sent += f.result()
                 except BrokenProcessPool:
                     raise TournamentError(
-                        "a worker process died (killed, or out of memory); the games stored "
-                        "so far are kept: run the same command again to resume"
+                        "a worker process died unexpectedly (killed, out of memory, or an "
+                        "error shown above); the games stored so far are kept: run the same "
+                        "command again to resume"
                     ) from None
                 except Exception as e:
                     names = " vs ".join(futures[f].group)
