@@ -19,10 +19,15 @@ An agent that raises, returns something that is not a move, or answers ``FORFEIT
 bot that crashed, timed out or broke the protocol) loses that game by forfeit, with the reason
 recorded; the tournament goes on.
 
-**Parallelism** (``run_tournament``). Blocks run in ``workers`` processes (started with ``spawn``:
-agents do not pickle, so each worker builds its agents from the specs; numba kernels come from
-their on-disk cache). Each worker writes every game to the database the moment it ends, one
-transaction per game, so killing the tournament loses no finished game.
+**Parallelism** (``run_tournament``). Blocks run in ``workers`` processes, each block in one
+process. Agents do not pickle, so each worker builds its agents from the specs. Every spec is
+built once in the parent first (a bad spec fails before any game), which also compiles the
+minimax kernels into numba's on-disk cache if they are not there yet, so the workers load them
+instead of each compiling them. Workers are started with ``spawn``, not ``fork``: a fork of a
+process that has started torch's or numba's threads can hang. They share the cores' threads
+(``OMP_NUM_THREADS``), die with the parent (Linux ``PR_SET_PDEATHSIG``), and write every game to
+the database the moment it ends, one transaction per game, so killing the tournament, even with
+kill -9, loses no finished game.
 
 **Resuming.** A re-run with the same database plays only the blocks that still miss a game, and
 plays each such block whole, so the games of the block are played exactly as in an uninterrupted
@@ -243,10 +248,10 @@ def play_games(
     n_games, n_players = len(games), len(group)
     maps: list[Map] = []
     for g in games:
-        if all(g.map is not m for m in maps):
+        if g.map not in maps:
             maps.append(g.map)
     batch = TronBatch(maps, n_games, n_players=n_players)
-    batch.reset(map_index=np.array([next(i for i, m in enumerate(maps) if m is g.map) for g in games]))  # fmt: skip
+    batch.reset(map_index=np.array([maps.index(g.map) for g in games]))
     # seat_of[g, j]: the seat of group member j in game g.
     seat_of = np.array([[g.seats.index(a) for a in group] for g in games], dtype=np.int64)
     explain: list[dict[int, str]] = [{} for _ in games]
@@ -513,6 +518,10 @@ def _init_worker(db: str, results: Any, parent: int, threads: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:  # the parent died before prctl: nobody would kill us
             os._exit(1)
+    # Ctrl-C reaches the workers too: leave at once rather than play the blocks already queued.
+    # Exiting mid-game is as safe as kill -9 (SQLite rolls back an unfinished write; external
+    # bots die with us).
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, str(threads))
     _worker = (Store(db), results)
