@@ -184,6 +184,13 @@ class Store:
                 f"{self.path}: tournament database version {row[0]}, this program reads "
                 f"version {SCHEMA_VERSION}"
             )
+        # A database of another program may have its own table called games.
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(games)")}
+        missing = [c for c in (*_COLUMNS.split(", "), "finished_at") if c not in columns]
+        if missing:
+            raise StoreError(
+                f"{self.path}: not a tournament database (its games table lacks {missing[0]!r})"
+            )
 
     def __enter__(self) -> Store:
         return self

@@ -317,6 +317,22 @@ def test_cli_tournament__json_plot_replays_and_standings_only(
     assert _count(db) == 12
 
 
+def test_cli_tournament__gauntlet_and_free_for_all(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "t.db")
+    argv = ["tournament", "random", "chaser", "--vs", "greedy", "--map", "room10", "--games", "2", "--db", db, "--workers", "1", "--no-plot", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["run"]["scheduled"] == 4  # greedy vs each, twice
+    with Store(db) as store:
+        assert all("greedy" in r.agents for r in store.games())
+    argv = ["tournament", "random", "chaser", "greedy", "--ffa", "--map", "room17-3p", "--games", "3", "--db", db, "--workers", "1", "--no-plot", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["run"]["played"] == 3 and data["games_in_db"] == 7
+    assert {s["agent"]: s["games"] for s in data["standings"]} == {"greedy": 7, "random": 5, "chaser": 5}  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -333,6 +349,7 @@ def test_cli_tournament__json_plot_replays_and_standings_only(
         (["--db", "missing.db"], "no agents given and no database 'missing.db' to show"),
         (["greedy", "random", "--db", "notadb.txt"], "notadb.txt: not a tournament database"),
         (["greedy", "random", "--db", "nodir/t.db"], "--db nodir/t.db: no such directory 'nodir'"),
+        (["greedy", "random", "--db", "other.db"], "other.db: not a tournament database (its games table lacks 'id')"),
     ],
 )  # fmt: skip
 def test_cli_tournament__bad_input_is_one_line_and_exit_2(
@@ -344,6 +361,8 @@ def test_cli_tournament__bad_input_is_one_line_and_exit_2(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notadb.txt").write_text("hello, not a database\n" * 100)
+    with sqlite3.connect(tmp_path / "other.db") as other:
+        other.execute("CREATE TABLE games (name TEXT, score INTEGER)")
     assert main(["tournament", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"tron tournament: error: {message}")
