@@ -79,7 +79,7 @@ from acktr.training import (
     reset_seed,
     save_checkpoint,
 )
-from agents.networks import GreedyPolicy, box_from_state, box_state, build_torso
+from agents.networks import GreedyPolicy, box_from_state, box_state, build_torso, tron_net
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +95,12 @@ PolicyFactory = Callable[[gym.Space, gym.Space], nn.Module]
 class A3CConfig:
     """Hyperparameters of A3C (defaults: the classic-control preset)."""
 
-    network: Literal["auto", "mlp", "nature_cnn", "small_cnn", "grid_cnn", "custom"] = "auto"
-    """Torso (``agents.networks``; ``auto`` takes the paper's ``small_cnn`` for Atari frames);
-    ``custom`` takes the actor-critic module passed as ``policy=``."""
+    network: Literal["auto", "mlp", "nature_cnn", "small_cnn", "grid_cnn", "tron_net", "custom"] = (
+        "auto"
+    )
+    """Torso (``agents.networks``; ``auto`` takes the paper's ``small_cnn`` for Atari frames) under
+    ``acktr.policies``' heads; ``tron_net`` is the Tron network ACKTR and A2C train; ``custom``
+    takes the actor-critic module passed as ``policy=``."""
     hidden: tuple[int, ...] = (64, 64)
     """MLP hidden widths."""
     activation: Literal["tanh", "relu"] = "tanh"
@@ -144,8 +147,9 @@ PRESETS: dict[str, Preset] = {
     # The paper: 16 workers, one env each, t_max 5, shared RMSprop (alpha 0.99), lr annealed to 0;
     # lr 7e-4 and eps 0.1 as in the best-known public reproduction (ChainerRL's train_a3c_ale).
     "atari": Preset(A3CConfig(network="small_cnn", num_workers=16, log_every=50_000)),
+    # Not tuned: a starting point, with the network ACKTR and A2C train on Tron.
     "tron": Preset(
-        A3CConfig(network="grid_cnn", num_workers=2, envs_per_worker=8, lr=3e-4, rms_eps=1e-5)
+        A3CConfig(network="tron_net", num_workers=2, envs_per_worker=8, lr=3e-4, rms_eps=1e-5)
     ),
 }
 
@@ -335,14 +339,17 @@ class A3C:
                 raise ValueError(
                     f"policy= is only used with network 'custom', not {config.network!r}"
                 )
-            torso, width = build_torso(
-                config.network,
-                observation_space,
-                hidden=config.hidden,
-                activation=config.activation,
-                cnn="small_cnn",
-            )
-            model = SharedActorCritic(torso, width, action_space)
+            if config.network == "tron_net":
+                model = tron_net(observation_space, action_space)
+            else:
+                torso, width = build_torso(
+                    config.network,
+                    observation_space,
+                    hidden=config.hidden,
+                    activation=config.activation,
+                    cnn="small_cnn",
+                )
+                model = SharedActorCritic(torso, width, action_space)
         self.model = model
         self.optimizer = SharedRMSprop(
             self.model.parameters(), lr=config.lr, alpha=config.rms_alpha, eps=config.rms_eps

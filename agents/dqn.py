@@ -27,7 +27,8 @@ its current epsilon before it updates again.
 Presets (``PRESETS``): ``atari`` follows CleanRL's ``dqn_atari`` (Adam 1e-4, buffer 1M, batch 32,
 learning from 80k steps, an update every 4 steps, target sync every 1000 env steps, epsilon 1 ->
 0.01 over 1M steps) with Double DQN on; ``classic`` follows the rl-baselines3-zoo CartPole-v1
-settings; ``tron`` is a starting point for the Tron vector env, not a tuned setting.
+settings; ``tron`` (the Tron network of ACKTR and A2C, dueling off, 3-step targets) is a
+starting point for the Tron envs, not a tuned setting.
 """
 
 from __future__ import annotations
@@ -72,11 +73,13 @@ from acktr.training import (
     set_rng_state,
 )
 from agents.networks import (
+    ActorCriticQ,
     GreedyPolicy,
     QNetwork,
     box_from_state,
     box_state,
     build_torso,
+    tron_net,
 )
 from agents.replay import ReplayBuffer
 
@@ -92,8 +95,11 @@ QNetworkFactory = Callable[[gym.Space, gym.Space], nn.Module]
 class DQNConfig:
     """Hyperparameters of DQN (defaults: the classic-control preset)."""
 
-    network: Literal["auto", "mlp", "nature_cnn", "small_cnn", "grid_cnn", "custom"] = "auto"
-    """Torso (``agents.networks``); ``auto`` picks by observation space; ``custom`` takes the
+    network: Literal["auto", "mlp", "nature_cnn", "small_cnn", "grid_cnn", "tron_net", "custom"] = (
+        "auto"
+    )
+    """Torso (``agents.networks``); ``auto`` picks by observation space; ``tron_net`` is the Tron
+    network of ACKTR and A2C with its logits as Q-values (``ActorCriticQ``); ``custom`` takes the
     module passed as ``q_network=``."""
     hidden: tuple[int, ...] = (64, 64)
     """MLP hidden widths."""
@@ -173,7 +179,7 @@ PRESETS: dict[str, Preset] = {
     "tron": Preset(
         16,
         DQNConfig(
-            network="grid_cnn",
+            network="tron_net",
             buffer_size=200_000,
             batch_size=64,
             learning_starts=10_000,
@@ -331,6 +337,8 @@ class DQN:
             return q_network(self.observation_space, self.action_space)
         if q_network is not None:
             raise ValueError(f"q_network= is only used with network 'custom', not {c.network!r}")
+        if c.network == "tron_net":
+            return ActorCriticQ(tron_net(self.observation_space, self.action_space), c.dueling)
         torso, width = build_torso(
             c.network,
             self.observation_space,

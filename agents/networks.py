@@ -15,6 +15,9 @@ Torsos (``build_torso``):
 - ``auto``: ``grid_cnn`` for 2-D integer observations, the learner's CNN for (C, 84, 84) frames,
   ``mlp`` otherwise.
 
+A learner's ``network="tron_net"`` takes the whole Tron network of ``agents.neural`` instead (the
+one ACKTR and A2C train on Tron): A3C as is, DQN through ``ActorCriticQ``.
+
 Also here: ``box_state``/``box_from_state`` keep an observation ``Box`` (bounds included: the grid
 torso's categories are ``high + 1``) in a checkpoint, and ``GreedyPolicy`` turns a loaded network
 into a plain ``observations -> greedy actions`` function, what the arena plays from a checkpoint.
@@ -188,6 +191,38 @@ class QHead(nn.Module):
         if self.value is None:
             return a
         return self.value(features) + a - a.mean(dim=-1, keepdim=True)
+
+
+class ActorCriticQ(nn.Module):
+    """Q-values from an actor-critic module's two outputs (``acktr.policies``' contract).
+
+    Plain: the logits are the Q-values. Dueling: the value output is ``V`` and the logits the
+    advantages, ``Q = V + A - mean(A)``. This lets DQN train the very network the actor-critic
+    learners use (the Tron network of ``agents.neural``), so a comparison differs in the algorithm
+    only.
+    """
+
+    def __init__(self, actor_critic: nn.Module, dueling: bool) -> None:
+        super().__init__()
+        self.actor_critic = actor_critic
+        self.dueling = dueling
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        logits, value = self.actor_critic(obs)
+        if not self.dueling:
+            return logits
+        return value.unsqueeze(-1) + logits - logits.mean(dim=-1, keepdim=True)
+
+
+def tron_net(observation_space: gym.Space, action_space: gym.Space) -> nn.Module:
+    """The Tron actor-critic network of ``agents.neural`` (what ACKTR and A2C train on Tron).
+
+    Raises:
+        ValueError: spaces that are not Tron's.
+    """
+    from agents.neural import tron_policy
+
+    return tron_policy(observation_space, action_space)
 
 
 class QNetwork(nn.Module):

@@ -1,4 +1,4 @@
-"""Experience replay for DQN over a vector env: single frames stored once, n-step targets at sampling.
+"""Experience replay for DQN over a vector env: each frame stored once, n-step targets at sampling.
 
 A frame-stacked observation (Atari: 4 frames of 84x84) shares 3 of its 4 frames with the previous
 one, and a transition's next observation is the following step's observation. Storing both stacks

@@ -246,7 +246,7 @@ def tron_env(worker: int) -> gym.vector.VectorEnv:
 def test_tron__trains_against_given_opponents() -> None:
     config = dataclasses.replace(PRESETS["tron"].config, log_every=500)
     learner = A3C(tron_env, config, seed=0)
-    assert type(learner.model.torso).__name__ == "GridCNN"
+    assert type(learner.model).__name__ == "TronNet"  # the network ACKTR and A2C train on Tron
     episodes: list[float] = []
     learner.learn(2_000, callback=lambda lrn, m: episodes.append(m.get("charts/episodes", 0)))
     assert learner.num_updates > 0 and sum(episodes) > 0

@@ -16,7 +16,7 @@ from torch import nn
 from acktr.envs import make_vec_env
 from acktr.training import CheckpointError, load_learner
 from agents.dqn import DQN, PRESETS, DQNConfig, load_policy
-from agents.networks import QNetwork
+from agents.networks import ActorCriticQ, QNetwork
 
 CLASSIC = PRESETS["classic"].config
 
@@ -272,7 +272,8 @@ def test_tron__trains_against_given_opponents() -> None:
         PRESETS["tron"].config, learning_starts=256, train_freq=32, gradient_steps=1, log_every=256
     )
     learner = DQN(env, config, seed=0, device="cpu")
-    assert learner.q_net.torso.__class__.__name__ == "GridCNN"
+    # The preset trains the network ACKTR and A2C train on Tron, its logits as Q-values.
+    assert type(cast(ActorCriticQ, learner.q_net).actor_critic).__name__ == "TronNet"
     episodes: list[float] = []
     learner.learn(1_024, callback=lambda lrn, m: episodes.append(m.get("charts/episodes", 0)))
     assert learner.num_gradient_steps == (1_024 - 256) // 32 + 1
