@@ -11,8 +11,9 @@ the next map comes). A game's id is a hash of its seat order, its map (name and 
 games already scheduled, so a database grows into a league.
 
 **Play** (``play_games``). The games of a group are cut into blocks of ``batch`` games (by game
-number: block ``b`` holds games ``b * batch`` to ``(b + 1) * batch - 1``). A block is played in one
-``TronBatch``: every agent is built once from its spec for the whole block (seeded with the seed of
+number: block ``b`` holds games ``b * batch`` to ``(b + 1) * batch - 1``; by default 32, or 4 for a
+group with a minimax agent, which searches game after game and gains nothing from a batch, while
+small blocks spread its games evenly over the workers). A block is played in one ``TronBatch``: every agent is built once from its spec for the whole block (seeded with the seed of
 the block's first game, plus its place in the group) and asked once per turn and seat for all the
 running games in which it sits there, so a network moves in every game with one forward pass.
 An agent that raises, returns something that is not a move, or answers ``FORFEIT`` (an external
@@ -81,8 +82,14 @@ from tron.rules import Cause, TronBatch
 
 logger = logging.getLogger(__name__)
 
-#: Games of one group played together in one batch, by default.
+#: Games of one group played together in one batch, by default: agents that act for a whole
+#: batch at once (networks, scripted bots, external bots thinking side by side) gain from more.
 DEFAULT_BATCH = 32
+#: The default for a group with a search agent, which thinks game after game: small blocks
+#: spread its games over the workers evenly.
+SEARCH_BATCH = 4
+#: Agent names (the spec before ":") that search game after game.
+_SEARCH_AGENTS = frozenset({"minimax"})
 
 _PHRASES = {
     Cause.WALL: "hit a wall",
@@ -203,13 +210,21 @@ class Block:
         return self.games[0].seed
 
 
-def blocks(games: Iterable[ScheduledGame], batch: int = DEFAULT_BATCH) -> list[Block]:
-    """Cut scheduled games into blocks: game ``k`` of a group goes to its block ``k // batch``."""
-    if batch < 1:
+def default_batch(group: Sequence[str]) -> int:
+    """The block size of a group: ``SEARCH_BATCH`` if a member searches, else ``DEFAULT_BATCH``."""
+    searching = any(spec.partition(":")[0].strip() in _SEARCH_AGENTS for spec in group)
+    return SEARCH_BATCH if searching else DEFAULT_BATCH
+
+
+def blocks(games: Iterable[ScheduledGame], batch: int | None = None) -> list[Block]:
+    """Cut scheduled games into blocks: game ``k`` of a group goes to its block ``k // batch``
+    (``batch`` by default from ``default_batch``)."""
+    if batch is not None and batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
     cut: dict[tuple[tuple[str, ...], int], list[ScheduledGame]] = {}
     for g in games:
-        cut.setdefault((g.group, g.number // batch), []).append(g)
+        size = batch if batch is not None else default_batch(g.group)
+        cut.setdefault((g.group, g.number // size), []).append(g)
     return [Block(tuple(sorted(v, key=lambda g: g.number))) for v in cut.values()]
 
 
@@ -422,7 +437,7 @@ def run_tournament(
     *,
     games: int | None = None,
     vs: str | None = None,
-    batch: int = DEFAULT_BATCH,
+    batch: int | None = None,
     workers: int | None = None,
     on_game: Callable[[GameResult], None] | None = None,
 ) -> TournamentRun:
@@ -434,7 +449,8 @@ def run_tournament(
         db: the SQLite database (created if missing).
         games: games per group (see ``schedule``).
         vs: the gauntlet agent, or None for a round robin.
-        batch: games of a group played together in one batch (see the module docstring).
+        batch: games of a group played together in one batch (see the module docstring;
+            default: ``default_batch``).
         workers: processes playing blocks at once (default ``os.cpu_count()``); 1 plays in this
             process.
         on_game: called in this process with each game stored by this run.

@@ -37,7 +37,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--ffa", action="store_true", help="free-for-all on 3- and 4-player maps: every set of 3 (4) agents plays together")  # fmt: skip
     p.add_argument("--db", default=_DEFAULT_DB, metavar="FILE", help=f"the results database (default {_DEFAULT_DB}); reused to resume")  # fmt: skip
     p.add_argument("--workers", type=int, default=None, help="processes playing at once (default: one per core)")  # fmt: skip
-    p.add_argument("--batch", type=int, default=None, help="games of one pair played together in one batch (default 32)")  # fmt: skip
+    p.add_argument("--batch", type=int, default=None, help="games of one pair played together in one batch (default 32; 4 with a minimax agent)")  # fmt: skip
     p.add_argument("--plot", metavar="FILE", default=None, help="ratings plot PNG (default: the database's name with .png)")  # fmt: skip
     p.add_argument("--no-plot", action="store_true", help="write no plot")
     p.add_argument("--export-replays", metavar="FILE", default=None, help="write every game of the database to a replay file (tron replay FILE)")  # fmt: skip
@@ -51,7 +51,6 @@ def run(args: argparse.Namespace) -> int:
     from agents.registry import SpecError
     from arena.store import GameResult, Store, StoreError
     from arena.tournament import (
-        DEFAULT_BATCH,
         TournamentRun,
         format_standings,
         plot_standings,
@@ -98,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
                     db,
                     games=args.games,
                     vs=args.vs,
-                    batch=args.batch or DEFAULT_BATCH,
+                    batch=args.batch,
                     workers=args.workers,
                     on_game=progress,
                 )

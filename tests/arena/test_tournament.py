@@ -114,6 +114,17 @@ def test_blocks__cut_each_group_by_game_number() -> None:
     assert [b.agent_seed for b in cut] == [games[0].seed, games[3].seed, games[6].seed]
 
 
+def test_blocks__by_default_small_for_search_agents_large_for_the_others() -> None:
+    games = schedule(["random", "greedy", "minimax:level=1"], [ROOM10], 40)
+    sizes = Counter((b.group, len(b.games)) for b in blocks(games))
+    assert sizes == {
+        (("greedy", "random"), 32): 1,
+        (("greedy", "random"), 8): 1,
+        (("greedy", "minimax:level=1"), 4): 10,
+        (("minimax:level=1", "random"), 4): 10,
+    }
+
+
 # ----------------------------------------------------------------------------- play
 
 
