@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -209,6 +210,49 @@ def test_ctrl_c__stops_every_worker_and_interrupts_the_caller() -> None:
     assert proc.returncode != 0 and "KeyboardInterrupt" in err
     assert "CHILDREN 0" in out
     assert not any(alive(pid) for pid in pids)
+
+
+def gone(pid: int) -> bool:
+    """The process has exited (a zombie that its new parent has not reaped yet counts)."""
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "\tZ" in next(
+            line for line in status.read_text().splitlines() if line.startswith("State")
+        )
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_parent_killed__workers_exit_by_themselves() -> None:
+    # kill -9 gives the parent no chance to stop its workers: they notice it is gone and exit.
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_SCRIPT],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    pids: list[int] = []
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("PIDS"), line + proc.communicate(timeout=60)[1]
+        pids = [int(p) for p in line.split()[1:]]
+        proc.kill()
+        proc.communicate(timeout=60)
+        # A liveness bound, not a speed figure: a worker checks its parent once per update.
+        deadline = time.monotonic() + 60
+        while not all(gone(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert all(gone(pid) for pid in pids)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in pids:
+            if not gone(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_save_load__round_trip_and_resume(tmp_path: Path) -> None:
