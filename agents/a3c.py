@@ -387,7 +387,8 @@ class A3C:
         Args:
             total_timesteps: step count to reach (all workers' envs counted).
             callback: called in this process about every ``log_every`` env steps with
-                ``(learner, metrics)``; ``False`` stops the workers.
+                ``(learner, metrics)``; ``False`` stops the workers. The workers keep pushing
+                while it runs: evaluate a copy of ``learner.model`` for a consistent policy.
             progress_bar: show a tqdm bar with steps/s and the mean return of the last 100
                 episodes.
 
