@@ -195,11 +195,12 @@ PRESETS: dict[tuple[str, str], Preset] = {
         8,
         ActorCriticConfig(
             layout="joint",
+            n_steps=32,
             gae_lambda=0.95,
             ent_coef=0.0,
             vf_coef=0.25,
             normalize_advantages=True,
-            kl_clip=0.005,
+            kl_clip=0.01,
         ),
     ),
     ("a2c", "atari"): Preset(
@@ -336,17 +337,19 @@ def _space_to_json(space: gym.Space) -> dict[str, Any]:
     raise ValueError(f"unsupported space {space}")
 
 
-def _space_from_json(data: Mapping[str, Any], low: Any = None, high: Any = None) -> gym.Space:
+def _space_from_json(data: Mapping[str, Any], bounds: Mapping[str, Any]) -> gym.Space:
+    """A space from ``_space_to_json``; ``bounds`` holds ``low``/``high`` tensors of a Box, if
+    known (observation bounds are not stored: the networks need only shape and dtype)."""
     if data["kind"] == "discrete":
         return gym.spaces.Discrete(int(data["n"]))
     dtype = np.dtype(data["dtype"])
-    shape = tuple(data["shape"])
-    if low is None:
-        if np.issubdtype(dtype, np.integer):
-            low, high = np.iinfo(dtype).min, np.iinfo(dtype).max
-        else:
-            low, high = -np.inf, np.inf
-    return gym.spaces.Box(low=low, high=high, shape=shape, dtype=dtype)
+    if "low" in bounds:
+        return gym.spaces.Box(bounds["low"].numpy(), bounds["high"].numpy(), dtype=dtype)
+    if np.issubdtype(dtype, np.integer):
+        low, high = np.iinfo(dtype).min, np.iinfo(dtype).max
+    else:
+        low, high = -np.inf, np.inf
+    return gym.spaces.Box(low=low, high=high, shape=tuple(data["shape"]), dtype=dtype)
 
 
 class ActorCriticLearner:
@@ -818,8 +821,10 @@ class ActorCriticLearner:
         if self.obs_rms is not None:
             state["obs_rms"] = self.obs_rms.state_dict()
         if isinstance(self.action_space, gym.spaces.Box):
-            state["action_low"] = torch.as_tensor(self.action_space.low)
-            state["action_high"] = torch.as_tensor(self.action_space.high)
+            state["action_bounds"] = {
+                "low": torch.as_tensor(self.action_space.low),
+                "high": torch.as_tensor(self.action_space.high),
+            }
         save_checkpoint(
             path,
             algo=self.algo,
@@ -856,16 +861,8 @@ class ActorCriticLearner:
         meta, state = checkpoint.config, checkpoint.state
         try:
             config = config_from_dict(ActorCriticConfig, meta["config"])
-            action_space = _space_from_json(
-                meta["action_space"], state.get("action_low"), state.get("action_high")
-            )
-            if isinstance(action_space, gym.spaces.Box):
-                action_space = gym.spaces.Box(
-                    low=state["action_low"].numpy(),
-                    high=state["action_high"].numpy(),
-                    dtype=np.dtype(meta["action_space"]["dtype"]),
-                )
-            observation_space = _space_from_json(meta["observation_space"])
+            action_space = _space_from_json(meta["action_space"], state.get("action_bounds", {}))
+            observation_space = _space_from_json(meta["observation_space"], {})
         except (KeyError, ValueError, TypeError) as e:
             raise CheckpointError(f"{path}: damaged {cls.algo} config ({e})") from None
         learner = cls.__new__(cls)

@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import tempfile
 import types
 import typing
@@ -237,9 +238,14 @@ def read_checkpoint(path: str | os.PathLike[str], algo: str | None = None) -> Ch
     try:
         payload = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if found is None:
+            raise CheckpointError(
+                f"{p} is not a readable checkpoint (corrupted or truncated?): not a torch file"
+            ) from None
         raise CheckpointError(
-            f"{p} holds pickled Python objects, not a tron-lab checkpoint (refused to unpickle: "
-            f"{str(e).splitlines()[0]})"
+            f"{p} holds pickled Python objects ({found.group(1)}), not a tron-lab checkpoint; "
+            "refusing to unpickle it"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
         raise CheckpointError(
@@ -268,7 +274,7 @@ def read_checkpoint(path: str | os.PathLike[str], algo: str | None = None) -> Ch
         raise CheckpointError(f"{p} is a damaged checkpoint: bad field {e}") from None
     if algo is not None and checkpoint.algo != algo:
         raise CheckpointError(
-            f"{p} is a {checkpoint.algo} checkpoint, not {algo}; load it with the "
+            f"{p} is a checkpoint of {checkpoint.algo}, not {algo}; load it with the "
             f"{checkpoint.algo} learner (or load_learner)"
         )
     return checkpoint
