@@ -345,11 +345,11 @@ def _space_from_json(data: Mapping[str, Any], bounds: Mapping[str, Any]) -> gym.
     dtype = np.dtype(data["dtype"])
     if "low" in bounds:
         return gym.spaces.Box(bounds["low"].numpy(), bounds["high"].numpy(), dtype=dtype)
+    shape = tuple(data["shape"])
     if np.issubdtype(dtype, np.integer):
-        low, high = np.iinfo(dtype).min, np.iinfo(dtype).max
-    else:
-        low, high = -np.inf, np.inf
-    return gym.spaces.Box(low=low, high=high, shape=tuple(data["shape"]), dtype=dtype)
+        info = np.iinfo(dtype)
+        return gym.spaces.Box(info.min, info.max, shape=shape, dtype=dtype)
+    return gym.spaces.Box(-np.inf, np.inf, shape=shape, dtype=dtype)
 
 
 class ActorCriticLearner:
