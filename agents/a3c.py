@@ -596,7 +596,9 @@ class A3C:
             "algo": self.algo,
             "env_id": self.env_id,
             "preset": self.suite,
-            "num_envs": self.config.num_workers * self.config.envs_per_worker,
+            # What ``for_env``'s num_envs (``tron train --envs``) sets: the worker processes,
+            # each with envs_per_worker envs.
+            "num_envs": self.config.num_workers,
             "seed": self.seed,
             "device": "cpu",
             "parameters": sum(p.numel() for p in self.model.parameters()),
