@@ -1,0 +1,309 @@
+"""The Tron network and the agent that plays from a trained checkpoint.
+
+``TronNet`` is the actor-critic network the self-play learners (ACKTR, A2C) train on Tron
+observations (``tron.observe``): an ``(N, S_h, S_w)`` batch of ``uint8`` square categories in, four
+logits (absolute ``Direction`` values N, E, S, W) and a state value out, the contract of
+``acktr.policies``. ``NeuralAgent`` plays a seat of many games with it: one encoding of all its
+games and one forward pass per turn, greedy (arg-max, deterministic) or sampled.
+
+The network, sized for a 2-core CPU, where K-FAC's Kronecker factors of the convolutions (one
+``(9 C + 1)``-square matrix from every board position of every sample) cost more than the forward
+pass; about 51k parameters:
+
+1. The board is padded with one ring of ``WALL`` (squares off a map are walls, so the first
+   convolution sees the true border) and expanded to six one-hot planes on the device.
+2. A 3x3 convolution of 32 channels at full resolution, then three more at half resolution (the
+   first of them has stride 2, the last dilation 2): receptive field 17x17 squares, a whole 15x15
+   room seen from any head, at a quarter of the positions. Half resolution cut K-FAC's statistics
+   3.4x (update time 3.9 s -> 1.05 s for 640 samples, one thread).
+3. Pooling that does not depend on the board size: the first layer's features under the player's
+   own head (they see exactly the four squares a move can enter), the last layer's under its own
+   head and (mean) under the opponents' heads, and the last layer's mean and max over the board.
+   The network therefore plays on any map, whatever size it was trained on; only the statistics
+   of the pooled features change with the board's size.
+4. A 128-unit dense layer, then ``acktr.policies``' policy head (4 logits) and value head.
+
+No legal-move mask: the network learns which moves crash from the board (the reward says so),
+as the issue asks; a mask would also hide the value of a forced crash.
+
+Checkpoints are the learners' own (``acktr.training``): ``acktr:PATH`` and ``a2c:PATH`` read the
+model's state dict from them and rebuild ``TronNet`` from the tensor shapes, so no Python object
+is unpickled; any other file gives a one-line ``SpecError`` that says what the file is.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from numpy.typing import NDArray
+from torch import nn
+
+from acktr.policies import PolicyHead, ValueHead
+from acktr.training import CheckpointError, read_checkpoint
+from agents.base import Agent
+from agents.registry import SpecError, agent_types, register
+from tron.observe import N_CATEGORIES, Category, Encoder
+from tron.rules import TronBatch
+
+#: The shipped ACKTR agent, the model behind the ``acktr`` spec with no path.
+SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "models" / "acktr_tron.pt"
+#: The learners whose checkpoints hold a ``TronNet`` (their registry names).
+NEURAL_ALGOS = ("acktr", "a2c")
+
+_WALL = int(Category.WALL)
+_OWN_HEAD = int(Category.OWN_HEAD)
+_OPPONENT_HEAD = int(Category.OPPONENT_HEAD)
+
+
+def _init(layer: nn.Linear | nn.Conv2d, gain: float) -> None:
+    nn.init.orthogonal_(layer.weight, gain)
+    assert layer.bias is not None
+    nn.init.zeros_(layer.bias)
+
+
+class TronNet(nn.Module):
+    """Tron observations ``(N, S_h, S_w)`` uint8 -> logits ``(N, 4)`` and values ``(N,)``.
+
+    See the module docstring for the layers.
+
+    Args:
+        channels: output channels of each convolution (the second one has stride 2).
+        dilations: dilation of each convolution (same length as ``channels``, at least 2).
+        hidden: width of the dense layer.
+    """
+
+    def __init__(
+        self,
+        channels: Sequence[int] = (32, 32, 32, 32),
+        dilations: Sequence[int] = (1, 1, 1, 2),
+        hidden: int = 128,
+    ) -> None:
+        super().__init__()
+        if len(channels) != len(dilations) or len(channels) < 2:
+            raise ValueError("channels and dilations need the same length, at least 2")
+        self.channels = tuple(int(c) for c in channels)
+        self.dilations = tuple(int(d) for d in dilations)
+        self.hidden = int(hidden)
+        convs = []
+        width = N_CATEGORIES
+        for i, (c, d) in enumerate(zip(self.channels, self.dilations, strict=True)):
+            stride = 2 if i == 1 else 1
+            conv = nn.Conv2d(width, c, kernel_size=3, stride=stride, padding=d, dilation=d)
+            _init(conv, math.sqrt(2))
+            convs.append(conv)
+            width = c
+        self.convs = nn.ModuleList(convs)
+        self.dense = nn.Linear(self.channels[0] + 4 * width, self.hidden)
+        _init(self.dense, math.sqrt(2))
+        self.policy_head = PolicyHead(self.hidden, gym.spaces.Discrete(4))
+        self.value_head = ValueHead(self.hidden)
+        self.codes: torch.Tensor
+        self.register_buffer(
+            "codes", torch.arange(N_CATEGORIES).view(1, -1, 1, 1), persistent=False
+        )
+        # Saved with the weights: dilations leave no trace in their shapes.
+        self.dilation: torch.Tensor
+        self.register_buffer("dilation", torch.tensor(self.dilations))
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits over (N, E, S, W) and state values for a batch of observations."""
+        x = F.pad(obs.long(), (1, 1, 1, 1), value=_WALL).unsqueeze(1)  # (N, 1, H+2, W+2)
+        own = (x == _OWN_HEAD).float()
+        opponents = (x == _OPPONENT_HEAD).float()
+        h = torch.relu(self.convs[0]((x == self.codes).float()))
+        # Full resolution under the head: the first layer sees exactly the four moves' squares.
+        own_local = (h * own).sum(dim=(2, 3))
+        for conv in self.convs[1:]:
+            h = torch.relu(conv(h))
+        # The heads' squares on the half-resolution grid (the windows of the strided layer).
+        own_half = F.max_pool2d(own, 3, stride=2, padding=1)
+        opp_half = F.max_pool2d(opponents, 3, stride=2, padding=1)
+        # A crashed player has no head on the board: its head features are zeros.
+        own_features = (h * own_half).sum(dim=(2, 3)) / own_half.sum(dim=(2, 3)).clamp(min=1.0)
+        opponent_features = (h * opp_half).sum(dim=(2, 3)) / opp_half.sum(dim=(2, 3)).clamp(min=1.0)
+        pooled = torch.cat(
+            [own_local, own_features, opponent_features, h.mean(dim=(2, 3)), h.amax(dim=(2, 3))],
+            dim=1,
+        )
+        features = torch.relu(self.dense(pooled))
+        return self.policy_head(features), self.value_head(features)
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, torch.Tensor]) -> TronNet:
+        """A network shaped after ``state`` (a ``TronNet`` state dict), with its weights loaded.
+
+        Raises:
+            ValueError: ``state`` is not the state dict of a ``TronNet``.
+        """
+        try:
+            dilations = [int(d) for d in state["dilation"].tolist()]
+            channels = [int(state[f"convs.{i}.weight"].shape[0]) for i in range(len(dilations))]
+            hidden = int(state["dense.weight"].shape[0])
+            net = cls(channels, dilations, hidden)
+        except (KeyError, AttributeError, IndexError, TypeError, ValueError) as e:
+            raise ValueError(f"not a Tron network's weights (missing or bad {e})") from None
+        try:
+            net.load_state_dict(dict(state))
+        except RuntimeError as e:
+            raise ValueError(
+                f"weights do not fit a Tron network: {str(e).splitlines()[0]}"
+            ) from None
+        return net
+
+
+def tron_policy(observation_space: gym.Space, action_space: gym.Space) -> TronNet:
+    """The policy factory the learners take as ``policy=`` (``network="custom"``) on Tron envs.
+
+    Raises:
+        ValueError: spaces that are not Tron's (2-D uint8 categories, ``Discrete(4)``).
+    """
+    shape = observation_space.shape or ()
+    if (
+        not isinstance(observation_space, gym.spaces.Box)
+        or len(shape) != 2
+        or observation_space.dtype != np.uint8
+        or not isinstance(action_space, gym.spaces.Discrete)
+        or int(action_space.n) != 4
+    ):
+        raise ValueError(
+            f"the Tron network takes (S_h, S_w) uint8 boards and Discrete(4) moves, got "
+            f"{observation_space} / {action_space}"
+        )
+    return TronNet()
+
+
+def load_network(path: str | os.PathLike[str], algo: str | None = None) -> TronNet:
+    """The ``TronNet`` of a learner checkpoint (file or run directory), in eval mode on the CPU.
+
+    Args:
+        path: a checkpoint written by ``acktr``'s ``ACKTR`` or ``A2C`` trained on ``tron``.
+        algo: when given, the learner the checkpoint must come from.
+
+    Raises:
+        CheckpointError: unreadable or foreign file, a checkpoint of another learner, or weights of
+            another network (an Atari or MuJoCo run, say).
+    """
+    checkpoint = read_checkpoint(path)
+    if checkpoint.algo not in NEURAL_ALGOS:
+        raise CheckpointError(
+            f"{path} is a {checkpoint.algo} checkpoint; this agent plays {' and '.join(NEURAL_ALGOS)}"
+            f" checkpoints (try {checkpoint.algo}:PATH)"
+        )
+    if algo is not None and checkpoint.algo != algo:
+        raise CheckpointError(
+            f"{path} is a {checkpoint.algo} checkpoint: use {checkpoint.algo}:PATH"
+        )
+    model = checkpoint.state.get("model")
+    if not isinstance(model, dict):
+        raise CheckpointError(f"{path} holds no model weights")
+    try:
+        net = TronNet.from_state_dict(model)
+    except ValueError as e:
+        env = checkpoint.config.get("env_id")
+        raise CheckpointError(f"{path} (trained on {env!r}) holds no Tron network: {e}") from None
+    return net.eval()
+
+
+class NeuralAgent(Agent):
+    """Plays one seat of many games with a ``TronNet``: one encoding and one forward pass a turn.
+
+    Args:
+        net: the network (put in eval mode).
+        greedy: play the arg-max move (deterministic); otherwise sample from the policy.
+        seed: seeds the sampling.
+        name: display name.
+    """
+
+    def __init__(
+        self, net: TronNet, *, greedy: bool = True, seed: int = 0, name: str = "neural"
+    ) -> None:
+        self.net = net.eval()
+        self.greedy = greedy
+        self.name = name
+        self._generator = torch.Generator().manual_seed(seed)
+        self._encoder: Encoder | None = None
+
+    def _encoder_for(self, batch: TronBatch) -> Encoder:
+        if self._encoder is None or self._encoder.batch is not batch:
+            self._encoder = Encoder(batch)
+        return self._encoder
+
+    @torch.no_grad()
+    def logits(self, batch: TronBatch, seat: int, games: NDArray[np.intp]) -> torch.Tensor:
+        """The network's logits ``(G, 4)`` for ``seat`` in each of ``games``."""
+        obs = self._encoder_for(batch).encode(seat, np.asarray(games, dtype=np.int64))
+        return self.net(torch.from_numpy(obs))[0]
+
+    def act(self, batch: TronBatch, seat: int, games: NDArray[np.intp]) -> NDArray[np.int8]:
+        """The greedy or sampled move of ``seat`` in each of ``games``."""
+        if len(games) == 0:
+            return np.zeros(0, dtype=np.int8)
+        logits = self.logits(batch, seat, games)
+        if self.greedy:
+            moves = logits.argmax(dim=1)
+        else:
+            moves = torch.multinomial(torch.softmax(logits, dim=1), 1, generator=self._generator)
+            moves = moves.squeeze(1)
+        return moves.numpy().astype(np.int8)
+
+
+def make_neural_agent(algo: str, argument: str, seed: int) -> NeuralAgent:
+    """The agent of spec ``ALGO[:PATH]`` (``acktr`` alone: the shipped model).
+
+    Raises:
+        SpecError: no path and no shipped model, or a checkpoint that cannot be played.
+    """
+    if argument:
+        path = Path(argument).expanduser()
+    elif algo == "acktr":
+        path = SHIPPED_MODEL
+        if not path.exists():
+            raise SpecError(
+                f"no shipped model at {path}: train one with `tron train acktr --env tron` "
+                "and pass acktr:PATH"
+            )
+    else:
+        raise SpecError(f"{algo} needs a checkpoint: {algo}:PATH")
+    try:
+        net = load_network(path, algo)
+    except CheckpointError as e:
+        raise SpecError(str(e)) from None
+    return NeuralAgent(net, greedy=True, seed=seed, name=algo)
+
+
+def _acktr(argument: str, seed: int) -> Agent:
+    return make_neural_agent("acktr", argument, seed)
+
+
+def _a2c(argument: str, seed: int) -> Agent:
+    return make_neural_agent("a2c", argument, seed)
+
+
+#: Registry entries of the neural agents: name -> (factory, usage, summary).
+NEURAL_SPECS: dict[str, tuple[Any, str, str]] = {
+    "acktr": (
+        _acktr,
+        "acktr[:PATH]",
+        "a network trained by ACKTR self-play (default: the shipped models/acktr_tron.pt)",
+    ),
+    "a2c": (_a2c, "a2c:PATH", "a network trained by A2C self-play, from its checkpoint"),
+}
+
+
+def register_specs() -> None:
+    """Make ``acktr[:PATH]`` and ``a2c:PATH`` specs resolve (once; a second call does nothing)."""
+    known = {t.name for t in agent_types()}
+    for name, (factory, usage, summary) in NEURAL_SPECS.items():
+        if name not in known:
+            register(name, factory, usage=usage, summary=summary)
+
+
+register_specs()
