@@ -39,6 +39,7 @@ fixed members; snapshots and gauntlets need ``train_selfplay``, which drives ACK
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import tempfile
@@ -61,6 +62,7 @@ from acktr.training import (
     CheckpointError,
     Learner,
     apply_overrides,
+    config_from_dict,
     learner_class,
     read_checkpoint,
     train,
@@ -233,6 +235,7 @@ class League:
         """Snapshots and running scores, in checkpoint-safe form (tensors, numbers, strings)."""
         return {
             "format": LEAGUE_FORMAT,
+            "config": json.dumps(dataclasses.asdict(self.config)),
             "members": [
                 {"name": m.name, "fixed": m.fixed, "score": m.score, "games": m.games}
                 for m in self.members
@@ -267,6 +270,19 @@ class League:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    @staticmethod
+    def read_config(path: str | os.PathLike[str]) -> LeagueConfig:
+        """The ``LeagueConfig`` a league file was saved with.
+
+        Raises:
+            CheckpointError: the file is missing, damaged or not a league.
+        """
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            return config_from_dict(LeagueConfig, json.loads(state["config"]))
+        except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError) as e:
+            raise CheckpointError(f"{path} is not a readable league state: {e}") from None
 
     def load(self, path: str | os.PathLike[str]) -> None:
         """Restore a league written by ``save``.
@@ -542,8 +558,9 @@ def build_selfplay(
         resume: continue from ``run_dir``'s checkpoint.
         seed: seeds the network, the env and the league.
         num_envs: parallel games (default: the preset's).
-        overrides: hyperparameters as strings (``{"lr": "0.1"}``).
-        league: the league's settings.
+        overrides: hyperparameters as strings (``{"lr": "0.1"}``); keys ``league.FIELD`` set
+            ``LeagueConfig`` fields (``{"league.snapshot_every": "20"}``).
+        league: the league's settings (before ``league.`` overrides).
         device: where the network trains.
 
     Raises:
@@ -552,18 +569,24 @@ def build_selfplay(
     """
     if algo not in TRON_PRESETS:
         raise ValueError(f"self-play trains {' or '.join(TRON_PRESETS)}, not {algo!r}")
+    settings = dict(overrides or {})
+    league_settings = {
+        k.removeprefix("league."): settings.pop(k)
+        for k in list(settings)
+        if k.startswith("league.")
+    }
     cls = typing.cast(type[ActorCriticLearner], learner_class(algo))
     preset = TRON_PRESETS[algo]
-    checkpoint = None
     if resume:
         if run_dir is None:
             raise ValueError("resume needs the run directory")
         checkpoint = read_checkpoint(Path(run_dir) / CHECKPOINT_NAME, algo=algo)
-        # A resumed run keeps its number of games unless told otherwise.
+        # A resumed run keeps its number of games and its league unless told otherwise.
         num_envs = num_envs or checkpoint.config.get("num_envs")
-    env = make_league_env(
-        parse_env_id(env_id), num_envs or preset.num_envs, league or LeagueConfig(), seed=seed
-    )
+        if league is None and (Path(run_dir) / LEAGUE_NAME).exists():
+            league = League.read_config(Path(run_dir) / LEAGUE_NAME)
+    league = apply_overrides(league or LeagueConfig(), league_settings)
+    env = make_league_env(parse_env_id(env_id), num_envs or preset.num_envs, league, seed=seed)
     vec = ensure_episode_statistics(env)
     if resume:
         assert run_dir is not None
@@ -572,10 +595,42 @@ def build_selfplay(
         if (run / LEAGUE_NAME).exists():
             env.league.load(run / LEAGUE_NAME)
     else:
-        config = apply_overrides(preset.config, overrides or {})
+        config = apply_overrides(preset.config, settings)
         learner = cls(vec, config, policy=tron_policy, seed=seed, device=device)
         learner.env_id, learner.suite = env_id, "tron"
     return SelfPlayLearner(learner, env)
+
+
+def selfplay_learner(
+    algo: str,
+    env_id: str,
+    *,
+    run_dir: str | os.PathLike[str],
+    resume: bool,
+    seed: int = 0,
+    num_envs: int | None = None,
+    overrides: Mapping[str, str] | None = None,
+    device: str = "auto",
+) -> Learner | None:
+    """What ``tron train`` trains on a ``tron`` env id: ``build_selfplay``'s learner for ACKTR and
+    A2C, ``None`` for other learners or env ids (they take the generic path: ``for_env``).
+
+    The learner is typed ``Learner`` for the command's sake: it has what ``acktr.training.train``
+    and the command use of one (``learn``, ``save``, ``describe``, ``num_timesteps``).
+    """
+    if algo not in TRON_PRESETS or env_id.partition(":")[0] != "tron":
+        return None
+    learner = build_selfplay(
+        algo,
+        env_id,
+        run_dir=run_dir,
+        resume=resume,
+        seed=seed,
+        num_envs=num_envs,
+        overrides=overrides,
+        device=device,
+    )
+    return typing.cast(Learner, learner)
 
 
 def train_selfplay(

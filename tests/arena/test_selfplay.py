@@ -163,8 +163,10 @@ def test_selfplay__loop_runs_updates_league_grows_and_resumes(tmp_path: Path) ->
     assert [bool(r["gauntlet/random"]) for r in rows] == [False, False, True, False, False, True]
     assert (run / "checkpoint.pt").exists() and (run / "league.pt").exists()
 
-    resumed = build_selfplay("acktr", "tron:room10", run_dir=run, resume=True, league=league)
+    resumed = build_selfplay("acktr", "tron:room10", run_dir=run, resume=True)
     assert resumed.num_timesteps == 120
+    assert resumed.config == league  # the league's settings come back with it
+    assert resumed.learner.env is not None and resumed.learner.env.num_envs == 4
     assert [m.name for m in resumed.league.snapshots] == names
     for key, value in learner.learner.model.state_dict().items():
         torch.testing.assert_close(resumed.learner.model.state_dict()[key], value)
