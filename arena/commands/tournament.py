@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
             "everyone against one agent; --ffa: every set of 3 or 4 agents on 3- and 4-player "
             "maps). Games go to an SQLite database, one row per game with its moves; running "
             "the same command again resumes, skipping the games already stored. Prints "
-            "Bradley-Terry ratings (Elo scale, mean 1500) with 95%% confidence intervals, from "
+            "Bradley-Terry ratings (Elo scale, mean 1500) with 95% confidence intervals, from "
             "every game in the database, and writes a ratings plot. With no agents, only the "
             "standings of the database are shown."
         ),
