@@ -653,7 +653,8 @@ class ActorCriticLearner:
         truncated = np.zeros((steps, n), dtype=bool)
         valid = np.zeros((steps, n), dtype=bool)
         values = np.zeros((steps + 1, n), dtype=np.float64)
-        obs = self._normalize(self._obs, update=True)
+        # Counted when it arrived, as the previous rollout's last observation.
+        obs = self._normalize(self._obs, update=False)
         for t in range(steps):
             params, value = self.model(obs)
             actions = action_distribution(params, self.action_space).sample()
