@@ -166,7 +166,10 @@ def _umask() -> int:
     return mask
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> None:
+    """Create ``path`` by ``write(tmp)`` on a temporary file beside it, then ``os.replace``: a
+    crash mid-write leaves the previous file intact."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -188,7 +191,7 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     def write(tmp: Path) -> None:
         tmp.write_text(text, encoding="utf-8")
 
-    _atomic_write(Path(path), write)
+    atomic_write(Path(path), write)
 
 
 def save_checkpoint(
@@ -216,7 +219,7 @@ def save_checkpoint(
         "num_timesteps": int(num_timesteps),
         "state": dict(state),
     }
-    _atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
+    atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
 
 
 def read_checkpoint(path: str | os.PathLike[str], algo: str | None = None) -> Checkpoint:
@@ -510,7 +513,7 @@ class RunLogger:
                 w.writeheader()
                 w.writerows(rows)
 
-        _atomic_write(self.csv_path, write)
+        atomic_write(self.csv_path, write)
 
     def log(self, step: int, metrics: Mapping[str, float]) -> None:
         new = [k for k in metrics if k not in self._fields]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +75,8 @@ def draw(curves: Sequence[Curve], out: str | os.PathLike[str], title: str, ylabe
     """Draw ``curves`` into the PNG ``out`` (written atomically)."""
     import matplotlib
 
+    from acktr.training import atomic_write
+
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
@@ -95,16 +96,7 @@ def draw(curves: Sequence[Curve], out: str | os.PathLike[str], title: str, ylabe
     if any(c.steps for c in curves):
         ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(out, lambda tmp: fig.savefig(tmp, format="png"))
 
 
 def register(subparsers: Any) -> None:
