@@ -756,7 +756,8 @@ class ActorCriticLearner:
     ) -> dict[str, float]:
         c = self.config
         # Value network first, as in the original: advantages were computed with its old values.
-        explained = _explained_variance(self._vf(obs).detach(), returns)
+        with torch.no_grad():
+            explained = _explained_variance(self._vf(obs), returns)
         stride = self._fisher_stride()
         for _ in range(c.vf_iters):
             values = self._vf(obs)
