@@ -147,7 +147,10 @@ class TronNet(nn.Module):
             dilations = [int(d) for d in state["dilation"].tolist()]
             channels = [int(state[f"convs.{i}.weight"].shape[0]) for i in range(len(dilations))]
             hidden = int(state["dense.weight"].shape[0])
-            net = cls(channels, dilations, hidden)
+            # The initialisation is overwritten at once: keep it off the global random stream, so
+            # that loading a network (a league snapshot, say) does not change a seeded run.
+            with torch.random.fork_rng(devices=[]):
+                net = cls(channels, dilations, hidden)
         except (KeyError, AttributeError, IndexError, TypeError, ValueError) as e:
             raise ValueError(f"not a Tron network's weights (missing or bad {e})") from None
         try:

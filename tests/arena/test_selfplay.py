@@ -121,8 +121,9 @@ def test_league_policy__one_batched_call_per_opponent() -> None:
     assert sorted(north.calls[0] + east.calls[0]) == list(range(8))
     for g in range(8):
         assert moves[g] == (0 if g in north.calls[0] else 1)
-        assert policy.assigned[g] is not None
-        assert (policy.assigned[g].agent is north) == (moves[g] == 0)
+        member = policy.assigned[g]
+        assert member is not None
+        assert (member.agent is north) == (moves[g] == 0)
 
 
 def test_env_id__maps_and_registered_suite(tmp_path: Path) -> None:
@@ -183,7 +184,7 @@ def test_selfplay__a_short_acktr_run_beats_random_on_a_small_map(tmp_path: Path)
     league = LeagueConfig(fixed=("random",), p_latest=0.0, p_older=0.0, gauntlet_every=0)
     overrides = {"n_steps": "5", "lr_schedule": "constant", "normalize_advantages": "true"}
     learner = build_selfplay(
-        "acktr", f"tron:{game_map}", num_envs=16, overrides=overrides, league=league, seed=0
+        "acktr", f"tron:{game_map}", num_envs=16, overrides=overrides, league=league, seed=1
     )
     untrained = TronNet.from_state_dict(learner.learner.model.state_dict())
     train_selfplay(learner, 18_000, tmp_path / "run", checkpoint_every=10**9, progress_bar=False,
@@ -193,4 +194,4 @@ def test_selfplay__a_short_acktr_run_beats_random_on_a_small_map(tmp_path: Path)
     before = play_match(NeuralAgent(untrained), "random", maps, 200, seed=1).score(0)
     after = play_match(NeuralAgent(trained), "random", maps, 200, seed=1).score(0)
     assert before < 0.1
-    assert after > 0.5
+    assert after > 0.55  # 0.6275 measured (random scores 0.5 against itself)
