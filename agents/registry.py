@@ -280,3 +280,41 @@ register(
     usage="cmd:[ms=N] [first_ms=N] [mem_mb=N] PROGRAM ARGS...",
     summary="an external program speaking the AI Challenge protocol",
 )
+
+
+def _human(argument: str, seed: int) -> Agent:
+    from agents.human import HumanAgent
+
+    _refuse_argument("human", argument)
+    return HumanAgent()
+
+
+def _neural(algo: str) -> Factory:
+    """A factory for trained networks; torch is imported only when such an agent is built."""
+
+    def factory(argument: str, seed: int) -> Agent:
+        from agents.neural import make_neural_agent
+
+        return make_neural_agent(algo, argument, seed)
+
+    return factory
+
+
+register(
+    "human",
+    _human,
+    usage="human",
+    summary="a person at the keyboard (tron play / tron watch feed it key presses)",
+)
+register(
+    "acktr",
+    _neural("acktr"),
+    usage="acktr[:PATH]",
+    summary="a network trained by ACKTR self-play (default: the shipped models/acktr_tron.pt)",
+)
+register(
+    "a2c",
+    _neural("a2c"),
+    usage="a2c:PATH",
+    summary="a network trained by A2C self-play, from its checkpoint",
+)

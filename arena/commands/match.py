@@ -38,6 +38,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the agents (A gets S, B S+1)")
     p.add_argument("--concurrency", type=int, default=16, help="games played at once (default 16)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument(
+        "--save-replay",
+        metavar="FILE",
+        help="write every game to a replay file (tron replay FILE)",
+    )
     p.set_defaults(func=run)
 
 
@@ -83,6 +88,15 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for agent in agents:
             agent.close()
+    if args.save_replay:
+        from tron.replay import ReplayError, save_match_replays
+
+        try:
+            save_match_replays(
+                args.save_replay, result.records, maps, result.agents, seed=args.seed
+            )
+        except (OSError, ReplayError) as e:
+            raise CommandError(f"cannot write the replay {args.save_replay}: {e}") from None
     if args.json:
         json.dump(result.to_json(), sys.stdout)
         sys.stdout.write("\n")

@@ -138,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
     from acktr.envs import make_vec_env
     from acktr.training import CHECKPOINT_NAME, CheckpointError, learner_class, read_checkpoint
     from acktr.training import train as train_run
+    from arena.selfplay import selfplay_learner
 
     load_plugins()
     try:
@@ -165,12 +166,23 @@ def run(args: argparse.Namespace) -> int:
             num_envs = int(info.get("num_envs") or args.envs or 1)
             if args.envs is not None and args.envs != num_envs:
                 raise CommandError(f"{out} runs {num_envs} envs; --envs cannot change that")
-            learner = cls.load(checkpoint, env=make_vec_env(env_id, num_envs), device=args.device)
+            learner = selfplay_learner(
+                args.algo, env_id, run_dir=out, resume=True, num_envs=num_envs, device=args.device
+            ) or cls.load(checkpoint, env=make_vec_env(env_id, num_envs), device=args.device)
             print(f"resuming {out} at step {meta.num_timesteps}", file=sys.stderr)
         else:
             if args.resume:
                 print(f"no checkpoint in {out}: starting a new run", file=sys.stderr)
-            learner = cls.for_env(
+            learner = selfplay_learner(
+                args.algo,
+                args.env,
+                run_dir=out,
+                resume=False,
+                seed=args.seed,
+                num_envs=args.envs,
+                overrides=settings,
+                device=args.device,
+            ) or cls.for_env(
                 args.env,
                 seed=args.seed,
                 device=args.device,
