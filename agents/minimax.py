@@ -19,17 +19,22 @@ code cannot read a clock, so a time budget is turned into an evaluation budget f
 with the evaluation rate measured on this machine (kept per agent, refreshed every move); the
 iteration is aborted inside the compiled search when it is used up.
 
-Levels (``LEVELS``, weakest first):
+Levels (``LEVELS``, weakest first). Each adds what the strength ladder showed to matter (README,
+"Strength ladder": every level scores at least 70 % against the one below); deeper search alone
+matters less than a better evaluation, and two equal searchers on a symmetric map mostly draw.
 
 =====  ===========  =========================================================================
 level  budget       evaluation and endgame
 =====  ===========  =========================================================================
-1      depth 1      Voronoi squares only (K2 = 0); separated: plain region size, one move deep
-2      depth 2      Voronoi squares and edges; separated: parity bound, one move deep
-3      10 ms        Voronoi squares and edges; separated: parity bound, fill search
-4      30 ms        + chamber tree (both regimes); fill search
-5      100 ms       the same as 4 with ten times the time: the default ``minimax``
+1      depth 1      Voronoi squares only (K2 = 0); separated: region size, best next move
+2      depth 1      Voronoi squares and edges; separated: parity bound, fill search
+3      depth 2      as level 2, one turn deeper
+4      depth 3      + chamber tree (both regimes)
+5      100 ms       as level 4 with iterative deepening (about 8-12 turns on 15x15 maps) and
+                    contempt 10: the default ``minimax``
 =====  ===========  =========================================================================
+
+Levels 1-4 are fixed-depth, so deterministic and the same on every machine.
 
 3 and 4 players (a stated fallback, not max-n): the search plays against the *nearest* live
 opponent (shortest path from our head to a square next to theirs); every other opponent is treated
@@ -60,13 +65,15 @@ from agents.search.alphabeta import (
     fill_search,
     new_context,
 )
-from agents.search.board import UNREACHED, bfs, clear, direction_offsets
+from agents.search.board import UNREACHED, bfs, clear, direction_offsets, free_degree
 from agents.search.evaluate import (
     DIST0,
     K1,
     K2,
     QUEUE0,
+    SEPARATED,
     connected,
+    fill_estimate,
     new_workspace,
     region_bound,
     square_colours,
@@ -101,9 +108,15 @@ class MinimaxConfig:
     parity: bool = True
     """Bound separated regions by the checkerboard-parity argument."""
     fill: bool = True
-    """Search the separated endgame deeper than one move."""
+    """Search the separated endgame (``fill_search``); without it, take the move with the best
+    one-move fill estimate."""
     fill_evals: int = 300
     """Fill-search evaluations per move in fixed-depth mode."""
+    contempt: float = 10.0
+    """How much worse than an even position a draw is, in evaluation units (an open square of
+    territory is worth about 0.6): the agent steers away from lines in which the opponent can
+    force a draw (a head-on crash, an even race) unless playing on looks worse than
+    ``-contempt``. It wins more against weaker players and risks a little against equal ones."""
 
     def __post_init__(self) -> None:
         if self.depth is not None and not 1 <= self.depth < MAX_PLY:
@@ -114,14 +127,16 @@ class MinimaxConfig:
             raise ValueError(f"ms must be > 0, got {self.ms}")
         if self.fill_evals < 1:
             raise ValueError(f"fill_evals must be >= 1, got {self.fill_evals}")
+        if not 0 <= self.contempt < SEPARATED:
+            raise ValueError(f"contempt must be in [0, {SEPARATED:g}), got {self.contempt}")
 
 
 LEVELS: dict[int, MinimaxConfig] = {
-    1: MinimaxConfig(depth=1, edges=False, chambers=False, parity=False, fill=False),
-    2: MinimaxConfig(depth=2, chambers=False, fill=False),
-    3: MinimaxConfig(ms=10.0, chambers=False),
-    4: MinimaxConfig(ms=30.0),
-    5: MinimaxConfig(ms=100.0),
+    1: MinimaxConfig(depth=1, edges=False, chambers=False, parity=False, fill=False, contempt=0.0),
+    2: MinimaxConfig(depth=1, chambers=False, contempt=0.0),
+    3: MinimaxConfig(depth=2, chambers=False, contempt=0.0),
+    4: MinimaxConfig(depth=3, contempt=0.0),
+    5: MinimaxConfig(ms=100.0, contempt=10.0),
 }
 
 
@@ -296,6 +311,7 @@ class MinimaxAgent(Agent):
                 k2,
                 cfg.chambers,
                 cfg.parity,
+                -cfg.contempt,
                 ws,
                 fws,
             )
@@ -320,10 +336,11 @@ class MinimaxAgent(Agent):
         start: float,
     ) -> tuple[int, int, float, int]:
         cfg = self.config
+        if not cfg.fill:
+            return self._fill_by_estimate(cells, offsets, colour, me, ws, fws)
         target = region_bound(cells, offsets, colour, me, ws)
         best, value, done, used = -1, 0.0, 0, 0
-        max_depth = MAX_PLY - 1 if cfg.fill else 1
-        for depth in range(1, max_depth + 1):
+        for depth in range(1, MAX_PLY):
             limit = _NO_LIMIT if depth == 1 else self._budget(start, used, cfg.fill_evals - used)
             if limit <= 0:
                 break
@@ -342,6 +359,31 @@ class MinimaxAgent(Agent):
             if v >= target or not ctx[HORIZON]:
                 break
         return best, done, value, used
+
+    def _fill_by_estimate(
+        self,
+        cells: NDArray[np.int8],
+        offsets: NDArray[np.int64],
+        colour: NDArray[np.int8],
+        me: int,
+        ws: NDArray[np.int32],
+        fws: NDArray[np.float64],
+    ) -> tuple[int, int, float, int]:
+        """No endgame search (``fill=False``): the move after which ``fill_estimate`` is best,
+        ties to the square with fewer free neighbours (hugging walls)."""
+        cfg = self.config
+        best, best_key = -1, (-1.0, 0)
+        for d in range(4):
+            v = me + int(offsets[d])
+            if cells[v] != 0:
+                continue
+            cells[v] = 1
+            est = fill_estimate(cells, offsets, colour, v, cfg.chambers, cfg.parity, ws, fws)
+            key = (est, -free_degree(cells, offsets, v))
+            cells[v] = 0
+            if key > best_key:
+                best, best_key = d, key
+        return best, 1, 1.0 + best_key[0], 4
 
 
 def _block_next_squares(
@@ -387,6 +429,7 @@ def warm_up() -> None:
             K2,
             chambers,
             True,
+            0.0,
             ws,
             fws,
         )
@@ -395,4 +438,6 @@ def warm_up() -> None:
         )
     connected(cells, offsets, h0, h1, ws)
     region_bound(cells, offsets, colour, h0, ws)
+    fill_estimate(cells, offsets, colour, h0, True, True, ws, fws)
+    free_degree(cells, offsets, h0)
     logger.debug("minimax kernels ready in %.2f s", time.perf_counter() - t0)

@@ -12,8 +12,10 @@ The built-in agents::
     greedy                          the move with the most reachable space
     wallhugger                      follows walls clockwise
     chaser                          heads for the nearest opponent
-    minimax[:level=1..5,depth=N,evals=N,ms=N,edges=0|1,chambers=0|1,parity=0|1,fill=0|1]
-                                    alpha-beta search (``agents.minimax``); default level 5, 100 ms
+    minimax[:level=1..5,depth=N,evals=N,ms=N,edges=0|1,chambers=0|1,parity=0|1,fill=0|1,
+            contempt=X]             alpha-beta search (``agents.minimax``); default level 5
+                                    (100 ms a move); a budget (depth, evals, ms) replaces the
+                                    level's, the other keys its evaluation settings
     cmd:[ms=N] [first_ms=N] [mem_mb=N] PROGRAM ARGS...
                                     an external program (``agents.external``); the rest is split
                                     like a shell would (``shlex``) but never run by one. Leading
@@ -158,6 +160,17 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("not a number") from None
+    if not 0 <= value < float("inf"):
+        raise ValueError("must be >= 0")
+    return value
+
+
 def flag(text: str) -> bool:
     """A boolean: 1/0, true/false, yes/no, on/off."""
     lowered = text.lower()
@@ -213,6 +226,7 @@ def _minimax(argument: str, seed: int) -> Agent:
         "chambers": flag,
         "parity": flag,
         "fill": flag,
+        "contempt": non_negative_float,
     }
     options = parse_options(argument, schema, usage=_TYPES["minimax"].usage)
     level = int(options.pop("level", 5))  # type: ignore[call-overload]

@@ -6,8 +6,9 @@ one turn (``transition`` resolves it exactly as the engine does). This is pessim
 searcher, which is what a bot that must not lose wants. One unit of ``depth`` is one such turn.
 
 Scores are from player 0's point of view: ``WIN - ply`` for a proven win (sooner is better),
-``-WIN + ply`` for a proven loss (later is better), ``DRAW`` (0) for a draw, and the evaluation of
-``agents.search.evaluate`` at the horizon.
+``-WIN + ply`` for a proven loss (later is better), ``draw`` for a draw (0, or below 0 for a
+searcher with contempt, which then prefers playing on to a draw unless playing on looks worse than
+the draw), and the evaluation of ``agents.search.evaluate`` at the horizon.
 
 The search counts leaf evaluations in ``ctx[EVALS]`` and gives up as soon as it would exceed
 ``ctx[LIMIT]`` (``ctx[ABORTED] = 1``); the caller then discards the unfinished iteration. This
@@ -36,7 +37,6 @@ from agents.search.board import (
 from agents.search.evaluate import DIST1, QUEUE1, SCRATCH, evaluate, fill_estimate
 
 WIN = 1_000_000.0
-DRAW = 0.0
 #: Deepest search supported (turns for alpha-beta, moves for the fill search).
 MAX_PLY = 256
 
@@ -86,6 +86,7 @@ def alphabeta(
     k2: float,
     chambers: bool,
     parity: bool,
+    draw: float,
     ws: NDArray[np.int32],
     fws: NDArray[np.float64],
 ) -> float:
@@ -103,6 +104,7 @@ def alphabeta(
             the previous iteration.
         ctx: the context (``new_context``); ``ctx[BEST]`` receives the best root move.
         k1, k2, chambers, parity: evaluation settings (``evaluate``).
+        draw: the value of a draw for player 0.
         ws, fws: workspace (``agents.search.evaluate.new_workspace``).
     """
     if depth == 0:
@@ -111,7 +113,7 @@ def alphabeta(
             return 0.0
         ctx[EVALS] += 1
         ctx[HORIZON] = 1
-        return evaluate(cells, offsets, colour, h0, h1, k1, k2, chambers, parity, ws, fws)
+        return evaluate(cells, offsets, colour, h0, h1, k1, k2, chambers, parity, draw, ws, fws)
     best = -2.0 * WIN
     for i in range(4):
         m = _ordered(killers[ply, 0], i)
@@ -142,6 +144,7 @@ def alphabeta(
                     k2,
                     chambers,
                     parity,
+                    draw,
                     ws,
                     fws,
                 )
@@ -152,7 +155,7 @@ def alphabeta(
             elif outcome == FIRST_CRASHES:
                 v = -WIN + ply
             elif outcome == BOTH_CRASH:
-                v = DRAW
+                v = draw
             else:
                 v = WIN - ply
             if v < worst:

@@ -7,7 +7,8 @@ Two regimes (REFERENCE.md, "Strong Tron play"):
   square ``v`` weighs ``K1 + K2 * deg(v)``, ``deg`` its free neighbours, so a territory scores
   ``K1 * N + K2 * E`` (``N`` squares, ``E`` open edges) and the position scores the difference.
 * **Separated**: a space-filling race. The player who can fill more squares outlives the other, so
-  the score is ``SEPARATED * sign(F0 - F1) + (F0 - F1)`` with ``F`` each side's fillable estimate,
+  the score is ``SEPARATED * sign(F0 - F1) + (F0 - F1)`` with ``F`` each side's fillable estimate
+  (an even race is a draw),
   which ranks every won race above every connected position (``SEPARATED`` exceeds any Voronoi
   score on a 50x50 board) and every lost race below.
 
@@ -336,13 +337,14 @@ def region_bound(
 
 
 @njit(cache=True)
-def separated_score(diff: float) -> float:
-    """Score of a separated position in which the first player can fill ``diff`` more squares."""
+def separated_score(diff: float, draw: float) -> float:
+    """Score of a separated position in which the first player can fill ``diff`` more squares
+    (``draw``, the value of a draw, when neither can)."""
     if diff > 0.0:
         return SEPARATED + diff
     if diff < 0.0:
         return -SEPARATED + diff
-    return 0.0
+    return draw
 
 
 @njit(cache=True)
@@ -356,6 +358,7 @@ def evaluate(
     k2: float,
     chambers: bool,
     parity: bool,
+    draw: float,
     ws: NDArray[np.int32],
     fws: NDArray[np.float64],
 ) -> float:
@@ -367,6 +370,7 @@ def evaluate(
         k1, k2: Voronoi weights of a square and of an open edge (``k2 = 0``: squares only).
         chambers: use the chamber tree (both regimes).
         parity: use the checkerboard-parity bound in the separated regime.
+        draw: the score of a separated race neither side wins (0, or below with contempt).
         ws, fws: workspace (``new_workspace``).
 
     Returns:
@@ -400,7 +404,7 @@ def evaluate(
     else:
         f0 = _region_fill(cells, offsets, colour, h0, d0, n0, q0, chambers, parity, ws, fws)
         f1 = _region_fill(cells, offsets, colour, h1, d1, n1, q1, chambers, parity, ws, fws)
-        score = separated_score(f0 - f1)
+        score = separated_score(f0 - f1, draw)
     clear(d0, q0, n0)
     clear(d1, q1, n1)
     return score

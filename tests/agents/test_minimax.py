@@ -61,6 +61,25 @@ def test_minimax__avoids_the_one_move_trap(depth: int) -> None:
     assert batch.done[0] and batch.winner[0] == 1
 
 
+def test_minimax__contempt_avoids_a_head_on_draw_it_can_afford() -> None:
+    """room15 after three moves each: the heads (7, 6) and (7, 8) face each other across (7, 7).
+    Taking it risks a head-on draw; leaving it to the other side costs about 29 (Voronoi units).
+    Without contempt the draw is better; with contempt 100 it is not (the default 10 still
+    takes the square: a 29-unit loss is worse than a draw)."""
+    batch = TronBatch([get_map("room15")], 1)
+    for _ in range(3):
+        batch.step(np.array([[Direction.E, Direction.W]]))
+    plain = MinimaxAgent(MinimaxConfig(depth=3, contempt=0.0))
+    assert plain.choose(batch, 0, 0) == Direction.E
+    assert plain.last is not None and plain.last.value == 0.0
+    default = MinimaxAgent(MinimaxConfig(depth=3))
+    assert default.choose(batch, 0, 0) == Direction.E
+    assert default.last is not None and default.last.value == -10.0
+    proud = MinimaxAgent(MinimaxConfig(depth=3, contempt=100.0))
+    assert proud.choose(batch, 0, 0) in (Direction.N, Direction.S)
+    assert proud.last is not None and -100.0 < proud.last.value < -20.0
+
+
 def test_minimax__fixed_depth_and_eval_budgets_are_deterministic() -> None:
     batch = TronBatch([get_map("pillars")], 1)
     batch.step(np.array([[Direction.E, Direction.W]]))
@@ -108,8 +127,10 @@ def test_minimax__plays_legal_moves_in_3_and_4_player_games() -> None:
 def test_levels__are_documented_and_ordered() -> None:
     assert sorted(LEVELS) == [1, 2, 3, 4, 5]
     assert LEVELS[1].depth == 1 and not LEVELS[1].chambers and not LEVELS[1].edges
+    assert [LEVELS[k].depth for k in range(1, 5)] == [1, 1, 2, 3]
     assert LEVELS[5] == MinimaxConfig()  # the default is the strongest level
-    assert level_config(3, ms=50.0) == MinimaxConfig(ms=50.0, chambers=False)
+    assert LEVELS[5].ms == 100.0 and LEVELS[5].contempt == 10.0
+    assert level_config(3, ms=50.0) == MinimaxConfig(ms=50.0, chambers=False, contempt=0.0)
     assert level_config(5, depth=2).depth == 2
     with pytest.raises(ValueError, match=r"level must be 1\.\.5"):
         level_config(6)

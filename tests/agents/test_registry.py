@@ -35,11 +35,12 @@ def test_make_agent__builds_each_builtin(spec: str, cls: type[Agent]) -> None:
         ("minimax:ms=100", MinimaxConfig(ms=100.0)),
         ("minimax:depth=4", MinimaxConfig(depth=4)),
         ("minimax:evals=5000", MinimaxConfig(evals=5000)),
-        ("minimax:level=1", MinimaxConfig(depth=1, edges=False, chambers=False, parity=False, fill=False)),
-        ("minimax:level=3", MinimaxConfig(ms=10.0, chambers=False)),
-        ("minimax:level=3,ms=50", MinimaxConfig(ms=50.0, chambers=False)),
-        ("minimax:level=2,ms=50", MinimaxConfig(ms=50.0, chambers=False, fill=False)),
+        ("minimax:level=1", MinimaxConfig(depth=1, edges=False, chambers=False, parity=False, fill=False, contempt=0.0)),
+        ("minimax:level=3", MinimaxConfig(depth=2, chambers=False, contempt=0.0)),
+        ("minimax:level=3,ms=50", MinimaxConfig(ms=50.0, chambers=False, contempt=0.0)),
+        ("minimax:level=4,evals=900", MinimaxConfig(evals=900, contempt=0.0)),
         ("minimax:chambers=0,fill=off", MinimaxConfig(chambers=False, fill=False)),
+        ("minimax:contempt=2.5", MinimaxConfig(contempt=2.5)),
     ],
 )  # fmt: skip
 def test_make_agent__minimax_options(spec: str, config: MinimaxConfig) -> None:
@@ -89,6 +90,7 @@ def test_make_agent__unknown_spec_lists_the_valid_ones() -> None:
         ("minimax:depth", "expected KEY=VALUE, got 'depth'"),
         ("minimax:depth=2,depth=3", "option 'depth' given twice"),
         ("minimax:fill=maybe", "option fill='maybe': expected 0 or 1"),
+        ("minimax:contempt=-1", "option contempt='-1': must be >= 0"),
         ("random:seed=x", "option seed='x'"),
     ],
 )

@@ -137,7 +137,7 @@ def test_alphabeta__proven_results_hold_on_the_engine() -> None:
         killers = np.zeros((256, 2), dtype=np.int64)
         value = alphabeta(
             cells, offsets, colour, h0, h1, 1, -2 * WIN, 2 * WIN, 0, killers, ctx, K1, K2,
-            True, True, ws, fws,
+            True, True, 0.0, ws, fws,
         )  # fmt: skip
         if abs(value) < WIN - 10:
             continue
@@ -170,21 +170,21 @@ def test_evaluate__voronoi_squares_and_edges_by_hand() -> None:
     _, cells, offsets, colour = _board("6 1\n1   2 \n")
     ws, fws = new_workspace(cells.size)
     h0, h1 = 1 * 8 + 1, 1 * 8 + 5
-    score = evaluate(cells, offsets, colour, h0, h1, K1, K2, False, True, ws, fws)
+    score = evaluate(cells, offsets, colour, h0, h1, K1, K2, False, True, 0.0, ws, fws)
     assert score == pytest.approx(-K1)
     # Squares only (K2 = 0): the same, edges do not matter here.
-    assert evaluate(cells, offsets, colour, h0, h1, K1, 0.0, False, True, ws, fws) == pytest.approx(
-        -K1
-    )
+    assert evaluate(
+        cells, offsets, colour, h0, h1, K1, 0.0, False, True, 0.0, ws, fws
+    ) == pytest.approx(-K1)
     # With chambers, player 1's two squares are dead ends on either side of its head: it can
     # only use one, the better (0,3) with weight K1 + K2. Player 0 has (0,1), also K1 + K2.
-    assert evaluate(cells, offsets, colour, h0, h1, K1, K2, True, True, ws, fws) == pytest.approx(
-        0.0
-    )
+    assert evaluate(
+        cells, offsets, colour, h0, h1, K1, K2, True, True, 0.0, ws, fws
+    ) == pytest.approx(0.0)
     # The workspace is left clean: the same call gives the same score.
-    assert evaluate(cells, offsets, colour, h0, h1, K1, K2, False, True, ws, fws) == pytest.approx(
-        -K1
-    )
+    assert evaluate(
+        cells, offsets, colour, h0, h1, K1, K2, False, True, 0.0, ws, fws
+    ) == pytest.approx(-K1)
 
 
 def test_evaluate__separated_race_by_hand() -> None:
@@ -192,9 +192,9 @@ def test_evaluate__separated_race_by_hand() -> None:
     _, cells, offsets, colour = _board("8 1\n1  #   2\n")
     ws, fws = new_workspace(cells.size)
     h0, h1 = 1 * 10 + 1, 1 * 10 + 8
-    score = evaluate(cells, offsets, colour, h0, h1, K1, K2, True, True, ws, fws)
+    score = evaluate(cells, offsets, colour, h0, h1, K1, K2, True, True, 0.0, ws, fws)
     assert score == -SEPARATED - 1
-    score = evaluate(cells, offsets, colour, h1, h0, K1, K2, False, False, ws, fws)
+    score = evaluate(cells, offsets, colour, h1, h0, K1, K2, False, False, 0.0, ws, fws)
     assert score == SEPARATED + 1
 
 
