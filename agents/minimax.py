@@ -192,6 +192,7 @@ class MinimaxAgent(Agent):
         warm_up()
 
     def act(self, batch: TronBatch, seat: int, games: NDArray[np.intp]) -> NDArray[np.int8]:
+        """One search per game, one after the other (a time budget is per game and move)."""
         return np.array([self.choose(batch, seat, int(g)) for g in games], dtype=np.int8)
 
     def choose(self, batch: TronBatch, seat: int, game: int) -> Direction:
