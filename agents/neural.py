@@ -48,7 +48,7 @@ from torch import nn
 
 from acktr.policies import PolicyHead, ValueHead
 from acktr.training import CheckpointError, read_checkpoint
-from agents.base import Agent
+from agents.base import FORFEIT, Agent
 from agents.registry import SpecError, agent_types, register
 from tron.observe import N_CATEGORIES, Category, Encoder
 from tron.rules import TronBatch
@@ -282,6 +282,88 @@ def make_neural_agent(algo: str, argument: str, seed: int) -> NeuralAgent:
     return NeuralAgent(net, greedy=True, seed=seed, name=algo)
 
 
+class PolicyAgent(Agent):
+    """Plays one seat of many games with a greedy policy from a DQN or A3C checkpoint.
+
+    The board is encoded at the observation shape the learner was trained on, so the agent plays
+    every map up to that size.
+
+    Args:
+        policy: observations ``(N, H, W)`` -> greedy actions ``(N,)`` (``agents.networks.GreedyPolicy``).
+        obs_shape: the ``(H, W)`` observation shape the policy expects.
+        name: display name.
+    """
+
+    def __init__(self, policy: Any, obs_shape: tuple[int, int], *, name: str = "policy") -> None:
+        self.policy = policy
+        self.obs_shape = obs_shape
+        self.name = name
+        self._encoder: Encoder | None = None
+
+    def act(self, batch: TronBatch, seat: int, games: NDArray[np.intp]) -> NDArray[np.int8]:
+        """The policy's greedy move of ``seat`` in each of ``games``."""
+        if len(games) == 0:
+            return np.zeros(0, dtype=np.int8)
+        if self._encoder is None or self._encoder.batch is not batch:
+            self._encoder = Encoder(batch)
+        games = np.asarray(games, dtype=np.int64)
+        h, w = self.obs_shape
+        obs = self._encoder.encode(seat, games)
+        # Maps sit top-left with walls beyond them, so a crop or a wall padding of the batch-wide
+        # encoding is exactly the encoding at the network's size, for every map that fits it.
+        if obs.shape[1] < h or obs.shape[2] < w:
+            padded = np.full(
+                (len(games), max(h, obs.shape[1]), max(w, obs.shape[2])),
+                int(Category.WALL),
+                dtype=np.uint8,
+            )
+            padded[:, : obs.shape[1], : obs.shape[2]] = obs
+            obs = padded
+        obs = np.ascontiguousarray(obs[:, :h, :w])
+        moves = np.asarray(self.policy(obs), dtype=np.int8).reshape(len(games))
+        # A fixed-size network cannot see a larger board: it gives those games up, saying why.
+        heights = np.array([batch.maps[i].height for i in batch.map_index[games]])
+        widths = np.array([batch.maps[i].width for i in batch.map_index[games]])
+        moves[(heights > h) | (widths > w)] = FORFEIT
+        return moves
+
+    def forfeit_reason(self, game: int) -> str:
+        """Why a game was given up: the board is larger than the network's observations."""
+        h, w = self.obs_shape
+        return f"the map is larger than the {h}x{w} boards {self.name} was trained on"
+
+
+def make_policy_agent(algo: str, argument: str, seed: int) -> PolicyAgent:
+    """The agent of spec ``dqn:PATH`` or ``a3c:PATH`` (a checkpoint of ``tron train dqn|a3c``).
+
+    Raises:
+        SpecError: no path, an unreadable or foreign checkpoint, or one not trained on Tron boards.
+    """
+    if not argument:
+        raise SpecError(f"{algo} needs a checkpoint: {algo}:PATH")
+    path = Path(argument).expanduser()
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    try:
+        if algo == "dqn":
+            from agents.dqn import load_policy as load_dqn
+
+            policy = load_dqn(path)
+        else:
+            from agents.a3c import load_policy as load_a3c
+
+            policy = load_a3c(path)
+    except (CheckpointError, ValueError) as e:
+        raise SpecError(str(e)) from None
+    shape = tuple(policy.observation_space.shape)
+    if len(shape) != 2 or policy.action_space.n != 4:
+        raise SpecError(
+            f"{path}: a {algo} checkpoint with observations {shape} and "
+            f"{policy.action_space.n} actions was not trained on Tron boards (`--env tron`)"
+        )
+    return PolicyAgent(policy, (int(shape[0]), int(shape[1])), name=algo)
+
+
 def _acktr(argument: str, seed: int) -> Agent:
     return make_neural_agent("acktr", argument, seed)
 
@@ -298,6 +380,16 @@ NEURAL_SPECS: dict[str, tuple[Any, str, str]] = {
         "a network trained by ACKTR self-play (default: the shipped models/acktr_tron.pt)",
     ),
     "a2c": (_a2c, "a2c:PATH", "a network trained by A2C self-play, from its checkpoint"),
+    "dqn": (
+        lambda argument, seed: make_policy_agent("dqn", argument, seed),
+        "dqn:PATH",
+        "a greedy DQN policy trained on Tron (tron train dqn --env tron), from its checkpoint",
+    ),
+    "a3c": (
+        lambda argument, seed: make_policy_agent("a3c", argument, seed),
+        "a3c:PATH",
+        "a greedy A3C policy trained on Tron (tron train a3c --env tron), from its checkpoint",
+    ),
 }
 
 

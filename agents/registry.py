@@ -332,3 +332,28 @@ register(
     usage="a2c:PATH",
     summary="a network trained by A2C self-play, from its checkpoint",
 )
+
+
+def _policy(algo: str) -> Factory:
+    """A factory for DQN and A3C checkpoints; torch is imported only when such an agent is built."""
+
+    def factory(argument: str, seed: int) -> Agent:
+        from agents.neural import make_policy_agent
+
+        return make_policy_agent(algo, argument, seed)
+
+    return factory
+
+
+register(
+    "dqn",
+    _policy("dqn"),
+    usage="dqn:PATH",
+    summary="a greedy DQN policy trained on Tron (tron train dqn --env tron), from its checkpoint",
+)
+register(
+    "a3c",
+    _policy("a3c"),
+    usage="a3c:PATH",
+    summary="a greedy A3C policy trained on Tron (tron train a3c --env tron), from its checkpoint",
+)
