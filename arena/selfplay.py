@@ -138,6 +138,7 @@ class Member:
         fixed: a fixed member (else a snapshot).
         score: the learner's running score against it (1 win, 0.5 draw, 0 loss).
         games: finished games against it.
+        weights: a snapshot's frozen network weights (saved with the league); None when fixed.
     """
 
     name: str
