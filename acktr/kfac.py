@@ -105,8 +105,10 @@ class KFAC(torch.optim.Optimizer):
     and there the rounding made them indefinite beyond the damping. The preconditioning
     ``S⁻¹ G A⁻¹`` has no such option: the gradient's components along a factor's damped null
     space cancel only in exact arithmetic, and in bfloat16 the natural gradient of that network's
-    dense layer came out with a relative error of 2.1. ``inverse_dtype=torch.float32`` halves the
-    cost of the inverses (the damped factors' condition number is bounded by the damping).
+    dense layer came out with a relative error of 2.1. ``inverse_dtype=torch.float32`` about halves
+    the cost of the inverses (1569x1569 on one core: 60 ms against 136 ms): the damping bounds the
+    condition number, and on that network the natural gradients moved by less than 1e-5 relative,
+    against the 2.4e-4 by which float32 parameters and gradients already differ from float64.
 
     Each ``step()``:
 
@@ -127,13 +129,13 @@ class KFAC(torch.optim.Optimizer):
     its own by a Cholesky factorisation in float64, which measured 5-7x faster than ``eigh`` on a
     2-core CPU (1569x1569: 56 ms against 309 ms; 3137x3137: 0.41 s against 2.8 s).
 
-    Robustness: factors are symmetrised and inverted in float64 (by default); if a Cholesky factorisation fails
-    (a singular factor with zero damping, say) the inverse comes from an eigendecomposition with
-    eigenvalues clamped at ``1e-6`` of the largest; if that fails too, or is not finite, the last
-    good inverses are kept (or, before the first success, the layer gets the first-order rule) and
-    a warning is logged. Non-finite statistics are left out of the factors, and a non-finite
-    gradient skips the whole update, both with a warning, so this optimizer never writes NaN or
-    Inf into the parameters.
+    Robustness: factors are symmetrised and inverted in float64 (by default); if a Cholesky
+    factorisation fails (a singular factor with zero damping, say) the inverse comes from an
+    eigendecomposition with eigenvalues clamped at ``1e-6`` of the largest; if that fails too, or
+    is not finite, the last good inverses are kept (or, before the first success, the layer gets
+    the first-order rule) and a warning is logged. Non-finite statistics are left out of the
+    factors, and a non-finite gradient skips the whole update, both with a warning, so this
+    optimizer never writes NaN or Inf into the parameters.
 
     Hyperparameters accept a float or a schedule: a callable of the number of completed ``step()``
     calls (0 for the first step; ``stat_decay`` is read when a ``fisher()`` block ends), evaluated

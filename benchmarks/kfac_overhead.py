@@ -213,14 +213,14 @@ def fisher_loss(logits: Tensor, values: Tensor) -> Tensor:
 
 
 class Timer:
-    """Wall-clock laps of the parts of one update."""
+    """Laps of the parts of one update, on the benchmark's clock."""
 
     def __init__(self) -> None:
         self.parts: dict[str, float] = {}
-        self._last = time.perf_counter()
+        self._last = CLOCK()
 
     def lap(self, part: str) -> None:
-        now = time.perf_counter()
+        now = CLOCK()
         self.parts[part] = now - self._last
         self._last = now
 
@@ -353,6 +353,12 @@ def main() -> None:
         " done and not the waiting, which keeps the ratio steady on a loaded machine",
     )
     parser.add_argument(
+        "--case",
+        choices=("atari_cnn", "tron_net"),
+        action="append",
+        help="time only this network (repeatable; the JSON then lacks the other's ratios)",
+    )
+    parser.add_argument(
         "--setting",
         action="append",
         metavar="FRACTION,STATS_EVERY,CONV_STATS_DTYPE,INVERSE_DTYPE",
@@ -373,6 +379,8 @@ def main() -> None:
     load_before = os.getloadavg()
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for case in make_cases():
+        if args.case and case.name not in args.case:
+            continue
         results[case.name] = {}
         for label, setting in settings.items():
             result = measure(case, setting, blocks)
@@ -384,11 +392,12 @@ def main() -> None:
                 flush=True,
             )
     summary = {
-        "atari_cnn_ratio": results["atari_cnn"]["cpu"]["ratio"],
-        "tron_net_ratio": results["tron_net"]["cpu"]["ratio"],
+        **{
+            f"{case}_{key}": by_setting[label]["ratio"]
+            for case, by_setting in results.items()
+            for key, label in (("ratio", "cpu"), ("paper_ratio", "paper"))
+        },
         "ratio_setting": f"cpu: {CPU_SETTING.name}",
-        "atari_cnn_paper_ratio": results["atari_cnn"]["paper"]["ratio"],
-        "tron_net_paper_ratio": results["tron_net"]["paper"]["ratio"],
         "paper_setting": PAPER_SETTING.name,
         "parts_ms": {
             case: {
