@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from acktr.kfac_layers import Conv2dLayer, KFACLayer, make_layer
@@ -26,6 +27,10 @@ Schedule = Callable[[int], float]
 # Eigenvalues below this fraction of the largest are clamped in the fallback inverse: below it a
 # float32 factor carries no information, and the clamp bounds the condition number at 1e6.
 _EIGENVALUE_RTOL = 1e-6
+
+# Multiply-adds of a layer's preconditioning from which oneDNN beats MKL on a CPU: measured even
+# at 64x513 (2e7), 2x faster at 512x1569 (1.7e9).
+_ONEDNN_MIN_MACS = 100_000_000
 
 
 class _ForwardHook:
@@ -424,7 +429,7 @@ class KFAC(torch.optim.Optimizer):
             bias_grad = None if layer.bias is None else grads.get(layer.bias)
             matrix = layer.gradient_matrix(grads[layer.weight], bias_grad)
             weight_update, bias_update = layer.split(
-                state["kfac_s_inv"] @ matrix @ state["kfac_a_inv"]
+                _precondition(state["kfac_s_inv"], matrix, state["kfac_a_inv"])
             )
             updates[layer.weight] = weight_update
             if layer.bias is not None and bias_update is not None and layer.bias in grads:
@@ -539,6 +544,28 @@ def _excluded_modules(model: nn.Module, exclude: Iterable[nn.Module | str]) -> s
 def _symmetric(factor: Tensor, dtype: torch.dtype) -> Tensor:
     factor = factor.to(dtype)
     return (factor + factor.T).mul_(0.5)
+
+
+def _precondition(s_inv: Tensor, matrix: Tensor, a_inv: Tensor) -> Tensor:
+    """``S⁻¹ G A⁻¹`` for symmetric inverses.
+
+    On a CPU in float32, for a large layer, the two products go through oneDNN (``F.linear`` on
+    ``to_mkldnn()`` tensors) rather than ``@``: the same float32 arithmetic (relative difference
+    7e-7), measured 2x faster on this AMD EPYC, where MKL's float32 GEMM does not use AVX-512 (the
+    ACKTR CNN's dense layer, 512x1569, on one core: 17.8 ms against 35.4 ms, most of ``step()``).
+    Below ``_ONEDNN_MIN_MACS`` the conversions cost more than they save.
+    """
+    rows, cols = matrix.shape
+    if not (
+        matrix.device.type == "cpu"
+        and matrix.dtype == torch.float32
+        and rows * cols * (rows + cols) >= _ONEDNN_MIN_MACS
+        and torch.backends.mkldnn.is_available()
+    ):
+        return s_inv @ matrix @ a_inv
+    # F.linear(x, w) is x wᵀ, and the inverses are symmetric: first G A⁻¹, then (G A⁻¹)ᵀ S⁻¹.
+    right = F.linear(matrix.to_mkldnn(), a_inv.to_mkldnn()).to_dense()
+    return F.linear(right.T.contiguous().to_mkldnn(), s_inv.to_mkldnn()).to_dense().T
 
 
 def _damping_split(a: Tensor, s: Tensor) -> float:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from acktr.kfac import KFAC
+from acktr.kfac import KFAC, _precondition
 
 # ----------------------------------------------------------------------------- dense reference maths
 
@@ -630,6 +630,21 @@ def test_float32_inverses_match_float64_ones() -> None:
             got, want = opt_fast.state[mine.weight][key], opt_precise.state[theirs.weight][key]
             assert got.dtype == want.dtype == torch.float32
             torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(("rows", "cols"), [(512, 1569), (6, 65)])
+def test_float32_preconditioning_equals_the_plain_products(rows: int, cols: int) -> None:
+    # Large float32 layers take the oneDNN route on a CPU; small ones and float64 the plain one.
+    torch.manual_seed(10)
+    s_inv, a_inv = torch.randn(rows, rows), torch.randn(cols, cols)
+    s_inv, a_inv = s_inv + s_inv.T, a_inv + a_inv.T
+    matrix = torch.randn(rows, cols)
+    want = s_inv.double() @ matrix.double() @ a_inv.double()
+    got = _precondition(s_inv, matrix, a_inv)
+    assert got.dtype == torch.float32 and got.shape == (rows, cols)
+    torch.testing.assert_close(got.double(), want, rtol=1e-4, atol=1e-4 * float(want.abs().max()))
+    exact = _precondition(s_inv.double(), matrix.double(), a_inv.double())
+    assert torch.equal(exact, s_inv.double() @ matrix.double() @ a_inv.double())
 
 
 def test_bad_statistics_dtype_is_refused() -> None:
