@@ -140,8 +140,8 @@ class ActorCriticConfig:
     """Part of the batch the Fisher pass runs on (a strided sub-batch through its own forward
     pass); 1 is the paper. Its cost is the im2col statistics of the conv factors."""
     stats_every: int = 1
-    """K-FAC: run the Fisher pass on every this many updates only (1 is the paper); the factors'
-    moving average advances once per pass."""
+    """K-FAC: run the Fisher pass on every this many updates only (1 is the paper); ``stat_decay``
+    stays per update (each pass decays the factors by ``stat_decay ** stats_every``)."""
     conv_statistics_dtype: Literal["float32", "bfloat16"] = "float32"
     """K-FAC: dtype of the conv layers' im2col statistics products; ``bfloat16`` is about 4x
     faster on a CPU with native bfloat16 (AVX512-BF16, AMX), and may be slower on others."""

@@ -542,6 +542,7 @@ def test_stats_every_keeps_exactly_the_factors_of_the_sampled_updates() -> None:
     # Every update runs a Fisher pass; with stats_every=3 only those of steps 0, 3 and 6 count.
     # A of the first layer is that of its input x and S of the last layer that of the sampled
     # output noise, both by hand: S = B * sum((noise / B)(noise / B)^T) = noise^T noise / B.
+    # The decay is per update, so each collection decays the factors by 0.5 ** 3.
     model = small_net()
     opt = KFAC(model, stats_every=3, stat_decay=0.5)
     due = []
@@ -557,8 +558,8 @@ def test_stats_every_keeps_exactly_the_factors_of_the_sampled_updates() -> None:
             torch.randn(16, 2, generator=data)
             noise = torch.randn(16, 2, generator=data)
             a, s = with_ones(x).T @ with_ones(x) / 16, noise.T @ noise / 16
-            expected_a = a if expected_a is None else 0.5 * expected_a + 0.5 * a
-            expected_s = s if expected_s is None else 0.5 * expected_s + 0.5 * s
+            expected_a = a if expected_a is None else 0.125 * expected_a + 0.875 * a
+            expected_s = s if expected_s is None else 0.125 * expected_s + 0.875 * s
 
     run_updates(model, opt, range(8), record)
     assert due == [True, False, False, True, False, False, True, False]
