@@ -22,6 +22,11 @@ Three layouts:
   one step on standardised GAE advantages, and the policy step size adapts to keep the KL between
   successive policies near ``desired_kl`` (x1.5 or /1.5 outside [desired/2, 2 desired]).
 
+Data parallelism: ``distribute(world)`` makes a learner one rank of a ``torch.distributed`` run
+(``acktr.distributed``): each rank steps its own envs, and the gradients, K-FAC factors and every
+other batch statistic are averaged across ranks, so all ranks take the step of one process with all
+the envs.
+
 Reset steps (the step after an episode ended, which only resets the env) are left out of every
 loss. Rewards are whatever the env gives (Atari's are clipped by ``acktr.envs``); the logged
 ``charts/episodic_return`` comes from ``RecordEpisodeStatistics`` (game scores).

@@ -32,6 +32,7 @@ import logging
 import os
 import re
 import signal
+import tempfile
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -304,12 +305,15 @@ def launch(nprocs: int, entrypoint: Callable[..., int], args: Sequence[Any] = ()
         KeyboardInterrupt: the launcher was interrupted (SIGINT, SIGTERM, SIGHUP); the ranks
             have been stopped.
     """
-    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.api import DefaultLogsSpecs, SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     if nprocs < 1:
         raise ValueError(f"nprocs must be at least 1, got {nprocs}")
+    # The launcher's directory for per-rank error files, removed afterwards (by default it leaves
+    # an empty torchelastic_* directory in /tmp behind every launch).
+    logs = tempfile.TemporaryDirectory(prefix="tron-launch-")
     config = LaunchConfig(
         min_nodes=1,
         max_nodes=1,
@@ -320,6 +324,7 @@ def launch(nprocs: int, entrypoint: Callable[..., int], args: Sequence[Any] = ()
         max_restarts=0,
         monitor_interval=0.1,
         start_method="spawn",
+        logs_specs=DefaultLogsSpecs(log_dir=logs.name),
     )
     # The launcher logs every step and each failure with a traceback of its own (on loggers
     # with levels of their own); the ranks say what went wrong, and a LaunchError says which rank
@@ -334,6 +339,7 @@ def launch(nprocs: int, entrypoint: Callable[..., int], args: Sequence[Any] = ()
         raise KeyboardInterrupt(f"launcher stopped by {e.sigval.name}") from None
     finally:
         logging.disable(disabled)
+        logs.cleanup()
     return 0
 
 

@@ -238,13 +238,18 @@ def _run_rank(args: argparse.Namespace) -> int:
     if launched_by_torchrun():
         interrupt_once()
         size = int(os.environ["WORLD_SIZE"])
-        if args.nprocs is not None and args.nprocs != size:
-            raise CommandError(
-                f"--nprocs {args.nprocs} but torchrun started {size} ranks; under torchrun leave "
-                "--nprocs out"
-            )
-        if size > 1:
-            _data_parallel_class(args.algo)
+        try:
+            if args.nprocs is not None and args.nprocs != size:
+                raise CommandError(
+                    f"--nprocs {args.nprocs} but torchrun started {size} ranks; under torchrun "
+                    "leave --nprocs out"
+                )
+            if size > 1:
+                _data_parallel_class(args.algo)
+        except CommandError:
+            if os.environ["RANK"] != "0":
+                raise SystemExit(2) from None  # the same error on every rank: rank 0 says it
+            raise
         try:
             world = init_world(args.device, args.dist_timeout)
         except DistributedError as e:
@@ -290,14 +295,9 @@ def _run_dir_as_rank_0_sees_it(out: Path, world: World) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def _envs_per_rank(total: int, world: World, *, resumed: bool) -> int:
+def _envs_per_rank(total: int, world: World, hint: str) -> int:
     if total % world.size:
-        fix = (
-            "resume it with a number of ranks that divides it"
-            if resumed
-            else f"pass --envs with a multiple of {world.size}"
-        )
-        raise CommandError(f"{total} envs cannot be split evenly among {world.size} ranks; {fix}")
+        raise CommandError(f"{total} envs cannot be split evenly among {world.size} ranks; {hint}")
     return total // world.size
 
 
@@ -338,7 +338,9 @@ def _train(args: argparse.Namespace, world: World) -> int:
                 num_envs = int(info.get("num_envs") or args.envs or 1)
                 if args.envs is not None and args.envs != num_envs:
                     raise CommandError(f"{out} runs {num_envs} envs; --envs cannot change that")
-                local = _envs_per_rank(num_envs, world, resumed=True)
+                local = _envs_per_rank(
+                    num_envs, world, "resume it with a number of ranks that divides them"
+                )
                 learner = selfplay_learner(
                     args.algo,
                     env_id,
@@ -356,7 +358,10 @@ def _train(args: argparse.Namespace, world: World) -> int:
                 num_envs = args.envs
                 if world.size > 1:
                     preset = typing.cast(type[ActorCriticLearner], cls).preset(env_suite(args.env))
-                    num_envs = _envs_per_rank(args.envs or preset.num_envs, world, resumed=False)
+                    hint = f"pass --envs with a multiple of {world.size}"
+                    if args.envs is None:
+                        hint += f" (the preset runs {preset.num_envs})"
+                    num_envs = _envs_per_rank(args.envs or preset.num_envs, world, hint)
                 learner = selfplay_learner(
                     args.algo,
                     args.env,

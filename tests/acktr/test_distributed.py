@@ -40,6 +40,8 @@ def free_port() -> int:
 
 
 def start_rank(scenarios: str, rank: int, size: int, out: Path, port: int) -> subprocess.Popen[str]:
+    """One rank of ``distributed_worker.py``, its output in ``out/rank{rank}.log`` (a file, so
+    that a rank that writes a lot never blocks on a pipe nobody reads yet)."""
     env = {
         **os.environ,
         "RANK": str(rank),
@@ -49,47 +51,34 @@ def start_rank(scenarios: str, rank: int, size: int, out: Path, port: int) -> su
         "MASTER_PORT": str(port),
         "PYTHONPATH": os.pathsep.join(sys.path),
     }
-    return subprocess.Popen(
-        [sys.executable, str(WORKER), scenarios, str(out)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / f"rank{rank}.log", "w") as log:
+        return subprocess.Popen(
+            [sys.executable, str(WORKER), scenarios, str(out)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One process with 4 envs, and 2 ranks with 2 envs each, run at the same time."""
-    out = tmp_path_factory.mktemp("distributed")
-    (out / "one").mkdir()
-    (out / "two").mkdir()
+def finish(proc: subprocess.Popen[str], out: Path, rank: int) -> tuple[int, str]:
+    """The rank's exit status and output, once it has exited."""
+    proc.wait(timeout=HANG_GUARD_S)
+    return proc.returncode, (out / f"rank{rank}.log").read_text()
+
+
+def run_ranks(scenarios: str, size: int, out: Path) -> list[tuple[int, str]]:
+    """Start ``size`` ranks of ``distributed_worker.py``; their exit statuses and outputs."""
     port = free_port()
-    procs = {
-        "one": start_rank("updates", 0, 1, out / "one", free_port()),
-        "rank0": start_rank("updates,identical,dies", 0, 2, out / "two", port),
-        "rank1": start_rank("updates,identical,dies", 1, 2, out / "two", port),
-    }
-    status: dict[str, int] = {}
-    stderr: dict[str, str] = {}
-    for name, proc in procs.items():
-        _, stderr[name] = proc.communicate(timeout=HANG_GUARD_S)
-        status[name] = proc.returncode
+    procs = [start_rank(scenarios, rank, size, out, port) for rank in range(size)]
+    return [finish(proc, out, rank) for rank, proc in enumerate(procs)]
 
-    def load(name: str) -> Any:
-        path = out / name
-        assert path.exists(), f"{name} missing; stderr of the ranks:\n{stderr}"
-        return torch.load(path, weights_only=False)
 
-    return {
-        "status": status,
-        "stderr": stderr,
-        "out": out,
-        "one": load("one/updates-rank0.pt"),
-        "two": [load(f"two/updates-rank{r}.pt") for r in (0, 1)],
-        "identical": [load(f"two/identical-rank{r}.pt") for r in (0, 1)],
-        "dies": load("two/dies-rank0.pt"),
-    }
+def results(out: Path, scenario: str, ranks: range, done: list[tuple[int, str]]) -> list[Any]:
+    for rank in ranks:
+        assert (out / f"{scenario}-rank{rank}.pt").exists(), done
+    return [torch.load(out / f"{scenario}-rank{r}.pt", weights_only=False) for r in ranks]
 
 
 def flat_state(state: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -100,63 +89,68 @@ def flat_state(state: dict[str, Any]) -> dict[str, torch.Tensor]:
     return out
 
 
-@pytest.mark.parametrize("algo", ["acktr", "a2c"])
-def test_two_ranks_of_half_the_envs_take_the_step_of_one_process_with_all(
-    runs: dict[str, Any], algo: str
-) -> None:
-    one, two = runs["one"][algo], [r[algo] for r in runs["two"]]
-    # Reset steps fall unevenly, so the ranks' averages must be weighted by their sample counts.
-    assert (one["samples"], two[0]["samples"], two[1]["samples"]) == (17, 8, 9)
-    for update in range(2):
-        expected = flat_state(one["states"][update])
-        ranks = [flat_state(r["states"][update]) for r in two]
-        assert ranks[0].keys() == ranks[1].keys() == expected.keys()
-        for key, value in expected.items():
-            assert torch.equal(ranks[0][key], ranks[1][key]), f"{key} differs between the ranks"
-            torch.testing.assert_close(ranks[0][key], value, rtol=1e-11, atol=1e-13, msg=key)
-    names = set(flat_state(one["states"][1]))
-    if algo == "acktr":  # the conv, the torso's linear and both heads
-        for key in ("kfac_a", "kfac_s", "kfac_a_inv", "kfac_s_inv", "momentum_buffer"):
-            assert len([n for n in names if n.endswith(f".{key}")]) >= 4, key
-    for key in ("losses/policy_loss", "losses/value_loss", "losses/entropy"):
-        assert two[0]["metrics"][key] == pytest.approx(one["metrics"][key], rel=1e-12)
+def test_two_ranks_of_half_the_envs_take_the_step_of_one_process_with_all(tmp_path: Path) -> None:
+    """ACKTR (factors, inverses, momentum, parameters) and A2C, two updates each."""
+    alone = start_rank("updates", 0, 1, tmp_path / "one", free_port())  # beside the two ranks
+    two = run_ranks("updates", 2, tmp_path / "two")
+    one = finish(alone, tmp_path / "one", 0)
+    [reference] = results(tmp_path / "one", "updates", range(1), [one])
+    ranks = results(tmp_path / "two", "updates", range(2), two)
+    for algo in ("acktr", "a2c"):
+        one, both = reference[algo], [r[algo] for r in ranks]
+        # Reset steps fall unevenly, so the ranks' averages must be weighted by their samples.
+        assert (one["samples"], both[0]["samples"], both[1]["samples"]) == (17, 8, 9)
+        for update in range(2):
+            expected = flat_state(one["states"][update])
+            states = [flat_state(r["states"][update]) for r in both]
+            assert states[0].keys() == states[1].keys() == expected.keys()
+            for key, value in expected.items():
+                assert torch.equal(states[0][key], states[1][key]), f"{algo} {key}: ranks differ"
+                torch.testing.assert_close(
+                    states[0][key], value, rtol=1e-11, atol=1e-13, msg=f"{algo} {key}"
+                )
+        if algo == "acktr":  # the conv, the torso's linear and both heads
+            names = set(flat_state(one["states"][1]))
+            for key in ("kfac_a", "kfac_s", "kfac_a_inv", "kfac_s_inv", "momentum_buffer"):
+                assert len([n for n in names if n.endswith(f".{key}")]) >= 4, key
+        for key in ("losses/policy_loss", "losses/value_loss", "losses/entropy"):
+            assert both[0]["metrics"][key] == pytest.approx(one["metrics"][key], rel=1e-12)
 
 
-@pytest.mark.parametrize("run", ["pendulum", "selfplay"])
-def test_every_rank_holds_identical_parameters_after_every_update(
-    runs: dict[str, Any], run: str
-) -> None:
-    rank0, rank1 = (r[run] for r in runs["identical"])
-    # 3 updates; parameters, observation normaliser, step sizes compared after each.
-    assert rank0["differences"] == rank1["differences"] == [0.0, 0.0, 0.0]
-    n_steps = 16 if run == "pendulum" else 8
-    assert rank0["steps"] == rank1["steps"] == 3 * n_steps * 4  # every rank's steps counted
-    assert not torch.equal(rank0["last_obs"], rank1["last_obs"])  # each rank its own envs
+def test_every_rank_holds_identical_parameters_after_every_update(tmp_path: Path) -> None:
+    """Real rollouts, different on each rank: the MuJoCo layout on Pendulum-v1 and Tron
+    self-play; then a checkpoint."""
+    done = run_ranks("identical", 2, tmp_path)
+    ranks = results(tmp_path, "identical", range(2), done)
+    for run, n_steps in (("pendulum", 16), ("selfplay", 8)):
+        rank0, rank1 = (r[run] for r in ranks)
+        # 3 updates; parameters, observation normaliser and step sizes compared after each.
+        assert rank0["differences"] == rank1["differences"] == [0.0, 0.0, 0.0], run
+        assert rank0["steps"] == rank1["steps"] == 3 * n_steps * 4  # every rank's steps count
+        assert not torch.equal(rank0["last_obs"], rank1["last_obs"])  # each rank its own envs
 
+    # One league on both ranks.
+    league0, league1 = (r["selfplay"]["league"] for r in ranks)
+    assert league0 == league1
+    assert [name for name, _, _ in league0][:3] == ["random", "greedy", "snapshot@0"]
+    assert sum(games for _, _, games in league0) > 0
 
-def test_selfplay__the_ranks_keep_one_league(runs: dict[str, Any]) -> None:
-    rank0, rank1 = (r["selfplay"]["league"] for r in runs["identical"])
-    assert rank0 == rank1
-    assert [name for name, _, _ in rank0][:3] == ["random", "greedy", "snapshot@0"]
-    assert sum(games for _, _, games in rank0) > 0
-
-
-def test_checkpoint__factors_averaged_on_every_rank_and_written_by_rank_0(
-    runs: dict[str, Any],
-) -> None:
-    rank0, rank1 = (r["pendulum"] for r in runs["identical"])
+    # The checkpoint: factors averaged on every rank, the file written by rank 0 alone.
+    rank0, rank1 = (r["pendulum"] for r in ranks)
     assert len(rank0["factors"]) == 12  # policy and value nets: 3 layers x (A, S) each
     assert all(torch.equal(a, b) for a, b in zip(rank0["factors"], rank1["factors"], strict=True))
     assert rank0["wrote_checkpoint"] and not rank1["wrote_checkpoint"]
 
 
-def test_a_rank_that_dies__the_other_stops_with_one_clear_line(runs: dict[str, Any]) -> None:
-    assert runs["status"]["rank1"] == 1  # os._exit(1) after the first collective
-    assert runs["status"]["rank0"] == 0, runs["stderr"]["rank0"]
-    error = runs["dies"]["error"]
+def test_a_rank_that_dies__the_other_stops_with_one_clear_line(tmp_path: Path) -> None:
+    done = run_ranks("dies", 2, tmp_path)
+    assert done[1][0] == 1  # os._exit(1) after the first collective
+    assert done[0][0] == 0, done[0][1]
+    [report] = results(tmp_path, "dies", range(1), done)
+    error = report["error"]
     assert error is not None and "\n" not in error
     assert error.startswith("rank 0 of 2: all_reduce failed (")
-    assert "another rank died or did not respond within 60 s" in error
+    assert error.endswith("another rank died or did not respond within 60 s (see its output)")
 
 
 def test_tron_train_nprocs_2__rank_0_logs_and_checkpoints__resumes_in_one_process(
