@@ -110,7 +110,10 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
-        "--envs", type=positive_int, metavar="K", help="parallel envs (default: the preset's)"
+        "--envs",
+        type=positive_int,
+        metavar="K",
+        help="parallel envs, in all ranks together (default: the preset's)",
     )
     p.add_argument("--out", metavar="DIR", help="run directory (default runs/ALGO-ENV-sSEED)")
     p.add_argument(
