@@ -22,6 +22,11 @@ Three layouts:
   one step on standardised GAE advantages, and the policy step size adapts to keep the KL between
   successive policies near ``desired_kl`` (x1.5 or /1.5 outside [desired/2, 2 desired]).
 
+Data parallelism: ``distribute(world)`` makes a learner one rank of a ``torch.distributed`` run
+(``acktr.distributed``): each rank steps its own envs, and the gradients, K-FAC factors and every
+other batch statistic are averaged across ranks, so all ranks take the step of one process with all
+the envs.
+
 Reset steps (the step after an episode ended, which only resets the env) are left out of every
 loss. Rewards are whatever the env gives (Atari's are clipped by ``acktr.envs``); the logged
 ``charts/episodic_return`` comes from ``RecordEpisodeStatistics`` (game scores).
@@ -46,6 +51,7 @@ from numpy.typing import NDArray
 from torch import nn
 from torch.distributions import kl_divergence
 
+from acktr.distributed import World, rank_seed
 from acktr.envs import (
     check_autoreset,
     ensure_episode_statistics,
@@ -302,9 +308,12 @@ class RunningMeanStd:
         self.count = 1e-4
 
     def update(self, batch: NDArray[Any]) -> None:
-        batch_mean = batch.mean(axis=0)
-        batch_var = batch.var(axis=0)
-        n = batch.shape[0]
+        self.update_from_moments(batch.mean(axis=0), batch.var(axis=0), batch.shape[0])
+
+    def update_from_moments(
+        self, batch_mean: NDArray[Any], batch_var: NDArray[Any], n: float
+    ) -> None:
+        """Merge the moments of a batch of ``n`` observations (``var`` with divisor ``n``)."""
         total = self.count + n
         delta = batch_mean - self.mean
         self.mean = self.mean + delta * n / total
@@ -485,6 +494,8 @@ class ActorCriticLearner:
         self.obs_rms = RunningMeanStd(tuple(shape)) if config.normalize_obs else None
         self._lr_now = config.lr
         self._pi_lr = config.lr  # KL-adaptive policy step size (separate layout)
+        self.world = World()
+        self._samples = 0  # this rank's samples in the current update: its weight across ranks
         self._build_optimizers()
         self._episodes = EpisodeWindow()
         self._obs: NDArray[Any] | None = None
@@ -566,16 +577,55 @@ class ActorCriticLearner:
         self.env = ensure_episode_statistics(env)
         self._obs = None
 
+    def distribute(self, world: World) -> None:
+        """Train as one rank of a data-parallel run (``acktr.distributed``); every rank calls it.
+
+        The learner's env is this rank's slice of the run's envs, the same number on every rank.
+        Rank 0's parameters are broadcast, so every rank starts from the same network; from then
+        on every update averages the gradients across the ranks (weighted by their numbers of
+        valid samples), the K-FAC factors before each inversion, the advantage standardisation,
+        the observation-normalisation statistics and the KL of the adaptive step size, so all
+        ranks take the same step and keep identical parameters. ``num_timesteps`` counts every
+        rank's env steps. Rank ``r`` resets its envs with seeds ``seed + r * num_envs + i``, the
+        seeds of one process running all the envs; its action sampling has its own seed.
+
+        Raises:
+            acktr.distributed.DistributedError: if the process group failed.
+        """
+        self.world = world
+        world.broadcast_([*self.model.parameters(), *self.model.buffers()])
+        for optimizer in self.optimizers.values():
+            if isinstance(optimizer, KFAC):
+                optimizer.distribute(world)
+        if world.rank > 0:
+            # Otherwise every rank would sample the same actions (the same seed, or in a resumed
+            # run the same RNG state, restored from rank 0's checkpoint).
+            torch.manual_seed(rank_seed(self.seed, world.rank, self.num_timesteps))
+        self._obs = None
+
     # -- acting --------------------------------------------------------------------------------
 
     def _normalize(self, obs: NDArray[Any], update: bool) -> torch.Tensor:
         if self.obs_rms is None:
             return torch.as_tensor(obs).to(self.device)
         if update:
-            self.obs_rms.update(obs)
+            self._update_obs_rms(obs)
         z = (obs - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + 1e-8)
         clip = self.config.obs_clip
         return torch.as_tensor(np.clip(z, -clip, clip), dtype=torch.float32).to(self.device)
+
+    def _update_obs_rms(self, obs: NDArray[Any]) -> None:
+        """Merge this step's observations of every rank into the normaliser, in rank order."""
+        assert self.obs_rms is not None
+        if self.world.size == 1:
+            self.obs_rms.update(obs)
+            return
+        batch = obs.reshape(obs.shape[0], -1).astype(np.float64)
+        moments = np.concatenate([batch.mean(axis=0), batch.var(axis=0), [batch.shape[0]]])
+        d, shape = batch.shape[1], self.obs_rms.mean.shape
+        for part in self.world.all_gather(torch.from_numpy(moments).to(self.world.device)):
+            m = part.cpu().numpy()
+            self.obs_rms.update_from_moments(m[:d].reshape(shape), m[d:-1].reshape(shape), m[-1])
 
     def _to_env_action(self, actions: torch.Tensor) -> NDArray[Any]:
         out = actions.cpu().numpy()
@@ -628,13 +678,15 @@ class ActorCriticLearner:
             raise ValueError("no env to train on: pass one to load(...) or call set_env(env)")
         env = self.env
         if self._obs is None:
-            self._obs, _ = env.reset(seed=reset_seed(self.seed, self.num_timesteps))
+            seed = reset_seed(self.seed, self.num_timesteps) + self.world.rank * env.num_envs
+            self._obs, _ = env.reset(seed=seed)
             self._prev_done = np.zeros(env.num_envs, dtype=bool)
         if total_timesteps <= self.num_timesteps:
             log.warning(
                 "learn(%d): already at %d steps, nothing to do", total_timesteps, self.num_timesteps
             )
-        bar = ProgressBar(total_timesteps, self.num_timesteps) if progress_bar else None
+        show = progress_bar and self.world.is_main
+        bar = ProgressBar(total_timesteps, self.num_timesteps) if show else None
         try:
             while self.num_timesteps < total_timesteps:
                 start = time.perf_counter()
@@ -643,7 +695,7 @@ class ActorCriticLearner:
                 batch = self._rollout()
                 metrics = self._update(batch)
                 metrics.update(self._episodes.pop_metrics())
-                steps = self.config.n_steps * env.num_envs
+                steps = self.config.n_steps * env.num_envs * self.world.size
                 metrics["charts/steps_per_s"] = steps / (time.perf_counter() - start)
                 if bar is not None:
                     bar.update(self.num_timesteps, self._episodes.mean_return())
@@ -666,6 +718,7 @@ class ActorCriticLearner:
         truncated = np.zeros((steps, n), dtype=bool)
         valid = np.zeros((steps, n), dtype=bool)
         values = np.zeros((steps + 1, n), dtype=np.float64)
+        finished: list[tuple[float, int]] = []
         # Counted when it arrived, as the previous rollout's last observation.
         obs = self._normalize(self._obs, update=False)
         for t in range(steps):
@@ -678,10 +731,12 @@ class ActorCriticLearner:
             next_obs, reward, term, trunc, info = env.step(self._to_env_action(actions))
             rewards[t], terminated[t], truncated[t] = reward, term, trunc
             self._prev_done = np.logical_or(term, trunc)
-            self._episodes.add(finished_episodes(info))
+            finished += finished_episodes(info)
             self._obs = next_obs
             obs = self._normalize(next_obs, update=True)
-            self.num_timesteps += n
+            self.num_timesteps += n * self.world.size
+        for episodes in self.world.all_gather_object(finished):
+            self._episodes.add(episodes)
         values[steps] = self.model(obs)[1].cpu().numpy()
         advantages, returns = compute_advantages(
             rewards, values, terminated, truncated, self.config.gamma, self.config.gae_lambda
@@ -699,16 +754,57 @@ class ActorCriticLearner:
         mask = batch.valid
         obs, actions = batch.obs[mask], batch.actions[mask]
         advantages, returns = batch.advantages[mask], batch.returns[mask]
-        if self.config.normalize_advantages and advantages.numel() > 1:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        self._samples = int(mask.sum())
+        if self.config.normalize_advantages:
+            advantages = self._standardize(advantages)
         if self.config.layout != "separate":
-            return self._update_shared(obs, actions, advantages, returns)
-        return self._update_separate(obs, actions, advantages, returns)
+            metrics = self._update_shared(obs, actions, advantages, returns)
+        else:
+            metrics = self._update_separate(obs, actions, advantages, returns)
+        return self._metrics_over_ranks(metrics)
+
+    def _standardize(self, x: torch.Tensor) -> torch.Tensor:
+        """``(x - mean) / (std + 1e-8)`` with the mean and (unbiased) std of every rank's ``x``."""
+        if self.world.size == 1:
+            return (x - x.mean()) / (x.std() + 1e-8) if x.numel() > 1 else x
+        sums = torch.stack([x.double().sum(), x.new_tensor(x.numel(), dtype=torch.float64)])
+        self.world.all_reduce_sum_([sums])
+        total, count = sums.tolist()
+        if count <= 1:
+            return x
+        mean = total / count
+        square = (x.double() - mean).square().sum().reshape(1)
+        self.world.all_reduce_sum_([square])
+        std = math.sqrt(float(square) / (count - 1))
+        return ((x - mean) / (std + 1e-8)).to(x.dtype)
+
+    def _metrics_over_ranks(self, metrics: dict[str, float]) -> dict[str, float]:
+        """The ``losses/`` metrics averaged over the ranks, weighted by their samples."""
+        if self.world.size == 1:
+            return metrics
+        keys = [k for k in metrics if k.startswith("losses/")]
+        values = torch.tensor(
+            [metrics[k] for k in keys], dtype=torch.float64, device=self.world.device
+        )
+        self.world.all_reduce_mean_([values], weight=self._samples)
+        return {**metrics, **dict(zip(keys, values.tolist(), strict=True))}
+
+    def _rank_mean(self, value: float) -> float:
+        """``value``, a mean over this rank's samples, averaged over every rank's samples."""
+        if self.world.size == 1:
+            return value
+        box = torch.tensor([value], dtype=torch.float64, device=self.world.device)
+        self.world.all_reduce_mean_([box], weight=self._samples)
+        return float(box)
 
     def _step(self, name: str, loss: torch.Tensor, module: nn.Module, lr: float) -> None:
         optimizer = self.optimizers[name]
         optimizer.zero_grad()
         loss.backward()
+        # The gradient of the mean loss over every rank's samples: one all-reduce (a no-op in one
+        # process); K-FAC's trust region is then computed from the same gradient on every rank.
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        self.world.all_reduce_mean_(grads, weight=self._samples)
         if self.config.max_grad_norm is not None:
             nn.utils.clip_grad_norm_(module.parameters(), self.config.max_grad_norm)
         if not isinstance(optimizer, KFAC):
@@ -802,7 +898,7 @@ class ActorCriticLearner:
         with torch.no_grad():
             old = action_distribution(params.detach(), self.action_space)
             new = action_distribution(self._pi(obs), self.action_space)
-            kl = kl_divergence(old, new).mean().item()
+            kl = self._rank_mean(kl_divergence(old, new).mean().item())
         if c.desired_kl is not None:
             if kl > 2 * c.desired_kl:
                 self._pi_lr = max(1e-8, self._pi_lr / 1.5)
@@ -825,13 +921,23 @@ class ActorCriticLearner:
             "seed": self.seed,
             "env_id": self.env_id,
             "suite": self.suite,
-            "num_envs": self.env.num_envs if self.env is not None else None,
+            "num_envs": self.env.num_envs * self.world.size if self.env is not None else None,
+            "ranks": self.world.size,
             "observation_space": _space_to_json(self.observation_space),
             "action_space": _space_to_json(self.action_space),
         }
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write a checkpoint (state dicts, RNG states, JSON config) atomically to ``path``."""
+        """Write a checkpoint (state dicts, RNG states, JSON config) atomically to ``path``.
+
+        In a data-parallel run every rank calls it (the K-FAC factors are averaged across the
+        ranks first) and rank 0 writes the file.
+        """
+        for optimizer in self.optimizers.values():
+            if isinstance(optimizer, KFAC):
+                optimizer.synchronize_factors()
+        if not self.world.is_main:
+            return
         state: dict[str, Any] = {
             "model": self.model.state_dict(),
             "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
@@ -913,7 +1019,8 @@ class ActorCriticLearner:
             "algo": self.algo,
             "env_id": self.env_id,
             "preset": self.suite,
-            "num_envs": self.env.num_envs if self.env is not None else None,
+            "num_envs": self.env.num_envs * self.world.size if self.env is not None else None,
+            "ranks": self.world.size,
             "seed": self.seed,
             "device": str(self.device),
             "parameters": sum(p.numel() for p in self.model.parameters()),

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from acktr.distributed import World
 from acktr.kfac_layers import Conv2dLayer, KFACLayer, make_layer
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class _BatchStatistics:
     a: Tensor
     s: Tensor
     count: int
+    examples: int  # examples in the batches, the weight of this rank's statistics across ranks
 
 
 class KFAC(torch.optim.Optimizer):
@@ -157,6 +159,11 @@ class KFAC(torch.optim.Optimizer):
     damped inverses in use); plus the step counters under ``state_dict()["kfac"]``.
 
     The optimizer keeps forward hooks on the model's supported layers for as long as it lives.
+
+    Data-parallel training (``acktr.distributed``): after ``distribute(world)`` on every rank, the
+    factors are averaged across the ranks before each inversion, weighted by the ranks' numbers of
+    examples, and the inversions are shared out among them; the caller averages the gradients
+    before ``step()``.
 
     Attributes:
         steps: Number of completed ``step()`` calls (the argument of the schedules).
@@ -260,6 +267,7 @@ class KFAC(torch.optim.Optimizer):
         self._collecting = False
         self._pending: dict[KFACLayer, _BatchStatistics] = {}
         self._reported_unseen: set[str] = set()
+        self._world = World()
 
     @property
     def statistics_due(self) -> bool:
@@ -377,13 +385,15 @@ class KFAC(torch.optim.Optimizer):
         with torch.no_grad():
             a = layer.input_covariance(x, dtype)
             s = layer.output_covariance(grad_output, dtype)
+        examples = x.shape[0] if x.dim() > layer.example_dims else 1
         pending = self._pending.get(layer)
         if pending is None:
-            self._pending[layer] = _BatchStatistics(a, s, 1)
+            self._pending[layer] = _BatchStatistics(a, s, 1, examples)
         else:
             pending.a += a
             pending.s += s
             pending.count += 1
+            pending.examples += examples
 
     def _update_factors(self) -> None:
         if not self._pending:
@@ -396,10 +406,16 @@ class KFAC(torch.optim.Optimizer):
         group = self.param_groups[0]
         # Per update, not per collection: the factors keep their horizon whatever stats_every.
         decay = group["stat_decay"] ** group["stats_every"]
+        shares = self._shares_across_ranks() if self._world.size > 1 else None
         for layer, stats in self._pending.items():
             a = stats.a.div_(stats.count)
             s = stats.s.div_(stats.count)
-            if not bool(torch.isfinite(a).all() and torch.isfinite(s).all()):
+            if shares is not None:
+                if layer not in shares:
+                    continue
+                a.mul_(shares[layer])
+                s.mul_(shares[layer])
+            elif not bool(torch.isfinite(a).all() and torch.isfinite(s).all()):
                 logger.warning(
                     "kfac: non-finite statistics for layer %r; left out of its factors", layer.name
                 )
@@ -466,6 +482,9 @@ class KFAC(torch.optim.Optimizer):
             p.add_(buffer, alpha=-lr * (1 - momentum))
 
     def _refresh_inverses(self, damping: float) -> None:
+        if self._world.size > 1:
+            self._refresh_inverses_across_ranks(damping)
+            return
         sqrt_damping = math.sqrt(damping)
         for layer in self._layers:
             state = self.state[layer.weight]
@@ -497,6 +516,177 @@ class KFAC(torch.optim.Optimizer):
             state["kfac_a_inv"] = a_inv.to(layer.weight.dtype)
             state["kfac_s_inv"] = s_inv.to(layer.weight.dtype)
         self._last_inverse_step = self.steps
+
+    # -- Data parallelism (acktr.distributed) ---------------------------------------------------
+    #
+    # Every rank runs the Fisher pass on its own batch and keeps its factors as a moving average
+    # of its statistics scaled by ``W * (its examples) / (all ranks' examples)``. The moving
+    # average is linear, so the mean of the ranks' factors is at every step exactly the factor of
+    # one process that saw all the batches; it is formed (all-reduced and written back on every
+    # rank) only when the factors are about to be inverted, once per ``inverse_every`` steps
+    # instead of at every Fisher pass. The inversions are then shared out: each factor is inverted
+    # by one rank, chosen so that the ranks' summed cost (dim³) is balanced, and broadcast.
+
+    def distribute(self, world: World) -> None:
+        """Average the factors across ``world``'s ranks and share out the inversions.
+
+        Every rank calls it, on an optimizer of the same model with the same state (the
+        gradients are the caller's to all-reduce before ``step()``: the trust region is computed
+        from them, so identical gradients give every rank the same step). Between inversions a
+        rank's ``kfac_a``/``kfac_s`` are its own share; ``synchronize_factors()`` makes them the
+        run's factors on every rank, as ``state_dict()`` should hold for a checkpoint.
+        """
+        self._world = world
+
+    def synchronize_factors(self) -> None:
+        """Replace every rank's factors by their average over the ranks (a collective).
+
+        In one process it does nothing. In a data-parallel run every rank must call it at the
+        same point (before saving a checkpoint, say).
+
+        Raises:
+            acktr.distributed.DistributedError: if the process group failed.
+        """
+        factors = []
+        for layer in self._layers:
+            state = self.state[layer.weight]
+            if "kfac_a" in state:
+                factors += [state["kfac_a"], state["kfac_s"]]
+        self._world.all_reduce_mean_(factors)
+
+    def _refresh_inverses_across_ranks(self, damping: float) -> None:
+        """``_refresh_inverses`` of a data-parallel run: average the factors, invert this rank's
+        share of them, exchange the inverses."""
+        self.synchronize_factors()
+        sqrt_damping = math.sqrt(damping)
+        ready = []
+        for layer in self._layers:
+            if "kfac_a" in self.state[layer.weight]:
+                ready.append(layer)
+            elif layer.name not in self._reported_unseen:
+                self._reported_unseen.add(layer.name)
+                logger.warning(
+                    "kfac: no Fisher statistics yet for layer %r; its gradient is used"
+                    " unpreconditioned (does the Fisher loss reach it inside opt.fisher()?)",
+                    layer.name,
+                )
+        owners = self._inverse_owners(ready)
+        inverses: dict[tuple[KFACLayer, str], Tensor | None] = {}
+        for layer in ready:
+            mine = [factor for factor in "AS" if owners[layer, factor] == self._world.rank]
+            if not mine:
+                continue
+            state = self.state[layer.weight]
+            dtype = self.param_groups[0]["inverse_dtype"]
+            a = _symmetric(state["kfac_a"], dtype)
+            s = _symmetric(state["kfac_s"], dtype)
+            pi = _damping_split(a, s)
+            damped = {"A": (a, pi * sqrt_damping), "S": (s, sqrt_damping / pi)}
+            for factor in mine:
+                matrix, factor_damping = damped[factor]
+                inverse = _damped_inverse(matrix, factor_damping, f"{layer.name}.{factor}")
+                inverses[layer, factor] = (
+                    None if inverse is None else inverse.to(layer.weight.dtype)
+                )
+        inverses = self._exchange_inverses(owners, inverses)
+        for layer in ready:
+            state = self.state[layer.weight]
+            a_inv, s_inv = inverses[layer, "A"], inverses[layer, "S"]
+            if a_inv is None or s_inv is None:
+                logger.warning(
+                    "kfac: could not invert the factors of layer %r at step %d; %s",
+                    layer.name,
+                    self.steps,
+                    "keeping the previous inverses"
+                    if "kfac_a_inv" in state
+                    else "its gradient is used unpreconditioned until an inverse succeeds",
+                )
+                continue
+            state["kfac_a_inv"], state["kfac_s_inv"] = a_inv, s_inv
+        self._last_inverse_step = self.steps
+
+    def _shares_across_ranks(self) -> dict[KFACLayer, float]:
+        """This rank's weight ``W e_r / Σ e`` for each layer's statistics of this Fisher pass.
+
+        Layers whose statistics are not finite on some rank are left out on every rank, so that
+        all ranks keep the same layers (and the same collectives) in their state.
+        """
+        n = len(self._layers)
+        counts = torch.zeros(2 * n, dtype=torch.float64, device=self._layers[0].weight.device)
+        for i, layer in enumerate(self._layers):
+            stats = self._pending.get(layer)
+            if stats is None:
+                continue
+            counts[i] = stats.examples
+            if stats.examples > 0:
+                finite = torch.isfinite(stats.a).all() & torch.isfinite(stats.s).all()
+                counts[n + i] = float(~finite)
+            else:  # an empty batch on this rank: nothing to add, whatever its (NaN) statistics
+                stats.a.zero_()
+                stats.s.zero_()
+        self._world.all_reduce_sum_([counts])
+        shares: dict[KFACLayer, float] = {}
+        for i, layer in enumerate(self._layers):
+            stats = self._pending.get(layer)
+            if stats is None:
+                continue
+            if counts[n + i] > 0:
+                logger.warning(
+                    "kfac: non-finite statistics for layer %r on %d rank(s); left out of its"
+                    " factors on every rank",
+                    layer.name,
+                    int(counts[n + i]),
+                )
+            elif counts[i] > 0:
+                shares[layer] = self._world.size * stats.examples / float(counts[i])
+        return shares
+
+    def _inverse_owners(self, layers: list[KFACLayer]) -> dict[tuple[KFACLayer, str], int]:
+        """The rank that inverts each factor (``A``, ``S``): the largest first, each to the
+        least loaded rank (costs dim³), the same on every rank."""
+        tasks = []
+        for order, layer in enumerate(layers):
+            state = self.state[layer.weight]
+            for factor, key in (("A", "kfac_a"), ("S", "kfac_s")):
+                tasks.append((-(state[key].shape[0] ** 3), order, factor, layer))
+        load = [0] * self._world.size
+        owners: dict[tuple[KFACLayer, str], int] = {}
+        for cost, _, factor, layer in sorted(tasks, key=lambda t: (t[0], t[1], t[2])):
+            rank = min(range(self._world.size), key=lambda r: (load[r], r))
+            owners[layer, factor] = rank
+            load[rank] -= cost
+        return owners
+
+    def _exchange_inverses(
+        self,
+        owners: dict[tuple[KFACLayer, str], int],
+        inverses: dict[tuple[KFACLayer, str], Tensor | None],
+    ) -> dict[tuple[KFACLayer, str], Tensor | None]:
+        """Every factor's inverse on every rank: one broadcast per rank of the inverses it owns,
+        each preceded by a flag (1: inverted, 0: failed, keep the previous one)."""
+        out: dict[tuple[KFACLayer, str], Tensor | None] = {}
+        for src in range(self._world.size):
+            tasks = [task for task, owner in owners.items() if owner == src]
+            if not tasks:
+                continue
+            blocks = []
+            for layer, factor in tasks:
+                dim = self.state[layer.weight]["kfac_a" if factor == "A" else "kfac_s"].shape[0]
+                blocks.append(layer.weight.new_zeros(dim, dim))
+            flags = tasks[0][0].weight.new_zeros(len(tasks))
+            if src == self._world.rank:
+                for i, task in enumerate(tasks):
+                    inverse = inverses[task]
+                    if inverse is not None:
+                        flags[i] = 1
+                        # Copied rather than kept: LAPACK's result is column-major, and a matmul
+                        # with another memory layout rounds differently, which would let the
+                        # owner's parameters drift from the other ranks' by an ulp per step.
+                        blocks[i].copy_(inverse)
+            self._world.broadcast_([flags, *blocks], src)
+            for i, task in enumerate(tasks):
+                out[task] = blocks[i] if flags[i] > 0 else None
+        return out
 
 
 def _checked(name: str, value: float) -> Any:

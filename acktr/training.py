@@ -45,6 +45,8 @@ import numpy as np
 import torch
 from gymnasium.vector import VectorEnv
 
+from acktr.distributed import World
+
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "tron-lab/learner"
@@ -586,8 +588,13 @@ def train(
     progress_bar: bool = True,
     tensorboard: bool = True,
     run_info: Mapping[str, Any] | None = None,
+    world: World | None = None,
 ) -> None:
     """Train ``learner`` to ``total_timesteps`` with logs and checkpoints in ``run_dir``.
+
+    In a data-parallel run (``acktr.distributed``) every rank calls it with its ``world``: only
+    rank 0 writes ``run.json`` and the logs and shows the progress bar; ``learner.save`` is called
+    on every rank at the same step counts (it is collective, and rank 0 writes the checkpoint).
 
     Args:
         learner: a fresh learner, or one loaded from ``run_dir``'s checkpoint when ``resumed``.
@@ -598,24 +605,30 @@ def train(
         progress_bar: show a tqdm bar.
         tensorboard: also write TensorBoard events.
         run_info: written to ``run.json`` with the learner's ``describe()``.
+        world: this rank of a data-parallel run (default: a single process).
     """
+    main = world is None or world.is_main
     run = Path(run_dir)
-    run.mkdir(parents=True, exist_ok=True)
     checkpoint = run / CHECKPOINT_NAME
-    info = {**(run_info or {}), **learner.describe()}
-    atomic_write_text(run / "run.json", json.dumps(info, indent=2, sort_keys=True) + "\n")
-    logger = RunLogger(run, learner.num_timesteps if resumed else None, tensorboard)
+    logger = None
+    if main:
+        run.mkdir(parents=True, exist_ok=True)
+        info = {**(run_info or {}), **learner.describe()}
+        atomic_write_text(run / "run.json", json.dumps(info, indent=2, sort_keys=True) + "\n")
+        logger = RunLogger(run, learner.num_timesteps if resumed else None, tensorboard)
     next_save = (learner.num_timesteps // checkpoint_every + 1) * checkpoint_every
 
     def on_update(lrn: Learner, metrics: Mapping[str, float]) -> None:
         nonlocal next_save
-        logger.log(lrn.num_timesteps, metrics)
+        if logger is not None:
+            logger.log(lrn.num_timesteps, metrics)
         if lrn.num_timesteps >= next_save:
             lrn.save(checkpoint)
             next_save = (lrn.num_timesteps // checkpoint_every + 1) * checkpoint_every
 
     try:
-        learner.learn(total_timesteps, callback=on_update, progress_bar=progress_bar)
+        learner.learn(total_timesteps, callback=on_update, progress_bar=progress_bar and main)
         learner.save(checkpoint)
     finally:
-        logger.close()
+        if logger is not None:
+            logger.close()

@@ -30,6 +30,15 @@ Every ``gauntlet_every`` steps the greedy learner plays the minimax ladder
 (``LeagueConfig.gauntlet``) with ``arena.match.play_match``; the scores go into ``progress.csv``
 and TensorBoard as ``gauntlet/<spec>`` with the league's ``league/...`` metrics, and to the log.
 
+Data-parallel training (``tron train ... --nprocs N`` or torchrun; ``acktr.distributed``): every
+rank plays its own games against its own copy of the league, and the copies are kept one league.
+Snapshots are taken at the same update on every rank from the same parameters, so every copy holds
+the same members; after each update the ranks' changes to the running scores and game counts are
+summed (``League.synchronize``), so PFSP weighs the opponents by the games of all ranks, and the
+league rank 0 saves is the whole run's. Only the opponent draws differ: each rank has its own
+random stream, so the ranks' games together follow the sampling rule like one process's. The
+gauntlet's opponents are shared out among the ranks and the scores gathered.
+
 Env ids: ``tron`` (the default rotation ``DEFAULT_MAPS``) or ``tron:MAP[,MAP...]`` (built-in names
 or map files). ``register_env_factory("tron", ...)`` runs on import, so ``acktr.envs.make_vec_env``
 and every learner's ``for_env`` build the league env from the id (``dqn`` and ``a3c`` get the
@@ -55,6 +64,7 @@ from gymnasium.vector import VectorEnv, VectorWrapper
 from numpy.typing import NDArray
 
 from acktr.acktr import ActorCriticConfig, ActorCriticLearner, Preset, register_preset
+from acktr.distributed import World, rank_seed
 from acktr.envs import ensure_episode_statistics, register_env_factory
 from acktr.training import (
     CHECKPOINT_NAME,
@@ -170,6 +180,9 @@ class League:
             Member(spec, make_agent(spec, seed=seed + k), fixed=True)
             for k, spec in enumerate(config.fixed)
         ]
+        # (score, games) of each member when the ranks last agreed; a member missing here is new
+        # (a snapshot) and started from Member's defaults on every rank.
+        self._agreed: dict[str, tuple[float, int]] = {}
 
     @property
     def snapshots(self) -> list[Member]:
@@ -218,6 +231,34 @@ class League:
         member.games += 1
         member.score += self.config.score_decay * (score - member.score)
 
+    def synchronize(self, world: World) -> None:
+        """Make every rank's copy of the league the same (a collective; nothing in one process).
+
+        Each member's running score becomes its agreed score plus the sum of the ranks' changes
+        since the last agreement (clipped to [0, 1]): to first order in ``score_decay`` that is the
+        running average over all ranks' games. Game counts are summed. Every rank must hold the
+        same members in the same order, as it does when snapshots are taken at the same updates.
+
+        Raises:
+            acktr.distributed.DistributedError: if the process group failed.
+        """
+        if world.size == 1:
+            return
+        default = (Member.score, Member.games)
+        agreed = [self._agreed.get(m.name, default) for m in self.members]
+        deltas = torch.tensor(
+            [[m.score - s, m.games - g] for m, (s, g) in zip(self.members, agreed, strict=True)],
+            dtype=torch.float64,
+            device=world.device,
+        )
+        world.all_reduce_sum_([deltas])
+        for m, (s, g), (d_score, d_games) in zip(
+            self.members, agreed, deltas.tolist(), strict=True
+        ):
+            m.score = min(1.0, max(0.0, s + d_score))
+            m.games = g + round(d_games)
+        self._agreed = {m.name: (m.score, m.games) for m in self.members}
+
     def metrics(self) -> dict[str, float]:
         """``league/...`` metrics: size and the learner's running scores."""
         out: dict[str, float] = {"league/snapshots": float(len(self.snapshots))}
@@ -259,6 +300,7 @@ class League:
                 member = self.add_snapshot(entry["name"], state["weights"][entry["name"]])
             member.score, member.games = float(entry["score"]), int(entry["games"])
         self.rng.bit_generator.state = state["rng"]
+        self._agreed = {m.name: (m.score, m.games) for m in self.members}
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write ``state()`` atomically."""
@@ -469,6 +511,7 @@ class SelfPlayLearner:
 
     def __init__(self, learner: ActorCriticLearner, league_env: LeagueEnv) -> None:
         self.learner = learner
+        self.world = learner.world
         self.league = league_env.league
         self.config = self.league.config
         self.algo = learner.algo
@@ -507,6 +550,7 @@ class SelfPlayLearner:
         steps = self.learner.num_timesteps
         if self.updates % self.config.snapshot_every == 0:
             self.league.add_snapshot(f"snapshot@{steps}", self.learner.model.state_dict())
+        self.league.synchronize(self.world)
         metrics = self.league.metrics()
         if self.next_gauntlet > 0 and steps >= self.next_gauntlet:
             self.next_gauntlet = self._after(steps, self.config.gauntlet_every)
@@ -514,13 +558,19 @@ class SelfPlayLearner:
         return metrics
 
     def run_gauntlet(self) -> dict[str, float]:
-        """Play the gauntlet with the current network; ``gauntlet/<spec>`` scores."""
+        """Play the gauntlet with the current network; ``gauntlet/<spec>`` scores.
+
+        In a data-parallel run every rank calls it and plays every ``size``-th opponent.
+        """
         c = self.config
         net = TronNet.from_state_dict(
             {k: v.detach().clone().cpu() for k, v in self.learner.model.state_dict().items()}
         )
         maps = [load_map(n) for n in c.gauntlet_maps]
-        scores = gauntlet(net, c.gauntlet, maps, c.gauntlet_games, seed=self.learner.num_timesteps)
+        mine = c.gauntlet[self.world.rank :: self.world.size]
+        played = gauntlet(net, mine, maps, c.gauntlet_games, seed=self.learner.num_timesteps)
+        every = {k: v for part in self.world.all_gather_object(played) for k, v in part.items()}
+        scores = {spec: every[spec] for spec in c.gauntlet}
         log.info(
             "gauntlet at %d steps: %s",
             self.learner.num_timesteps,
@@ -529,9 +579,13 @@ class SelfPlayLearner:
         return {f"gauntlet/{k}": v for k, v in scores.items()}
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """The learner's checkpoint at ``path``, the league beside it (``league.pt``)."""
+        """The learner's checkpoint at ``path``, the league beside it (``league.pt``).
+
+        In a data-parallel run every rank calls it and rank 0 writes both files.
+        """
         self.learner.save(path)
-        self.league.save(Path(path).with_name(LEAGUE_NAME))
+        if self.world.is_main:
+            self.league.save(Path(path).with_name(LEAGUE_NAME))
 
     def describe(self) -> dict[str, Any]:
         """The learner's description and the league's settings."""
@@ -549,6 +603,7 @@ def build_selfplay(
     overrides: Mapping[str, str] | None = None,
     league: LeagueConfig | None = None,
     device: str = "cpu",
+    world: World | None = None,
 ) -> SelfPlayLearner:
     """A self-play learner for ``algo`` (``acktr`` or ``a2c``) on ``env_id``'s maps.
 
@@ -563,6 +618,8 @@ def build_selfplay(
             ``LeagueConfig`` fields (``{"league.snapshot_every": "20"}``).
         league: the league's settings (before ``league.`` overrides).
         device: where the network trains.
+        world: this rank of a data-parallel run (every rank calls this; ``num_envs`` is then this
+            rank's number of games). Default: a single process.
 
     Raises:
         ValueError: an unknown algo, env id or setting.
@@ -587,7 +644,11 @@ def build_selfplay(
         if league is None and (Path(run_dir) / LEAGUE_NAME).exists():
             league = League.read_config(Path(run_dir) / LEAGUE_NAME)
     league = apply_overrides(league or LeagueConfig(), league_settings)
-    env = make_league_env(parse_env_id(env_id), num_envs or preset.num_envs, league, seed=seed)
+    world = world or World()
+    maps = parse_env_id(env_id)
+    env = make_league_env(
+        maps, num_envs or preset.num_envs, league, seed=rank_seed(seed, world.rank)
+    )
     vec = ensure_episode_statistics(env)
     if resume:
         assert run_dir is not None
@@ -595,10 +656,17 @@ def build_selfplay(
         learner = cls.load(run / CHECKPOINT_NAME, env=vec, device=device, policy=tron_policy)
         if (run / LEAGUE_NAME).exists():
             env.league.load(run / LEAGUE_NAME)
+            if world.size > 1:
+                # The saved stream is rank 0's: every rank restoring it would draw the same
+                # opponents for its games.
+                steps = learner.num_timesteps
+                env.league.rng = np.random.default_rng(rank_seed(learner.seed, world.rank, steps))
     else:
         config = apply_overrides(preset.config, settings)
         learner = cls(vec, config, policy=tron_policy, seed=seed, device=device)
         learner.env_id, learner.suite = env_id, "tron"
+    if world.size > 1:
+        learner.distribute(world)
     return SelfPlayLearner(learner, env)
 
 
@@ -612,6 +680,7 @@ def selfplay_learner(
     num_envs: int | None = None,
     overrides: Mapping[str, str] | None = None,
     device: str = "auto",
+    world: World | None = None,
 ) -> Learner | None:
     """What ``tron train`` trains on a ``tron`` env id: ``build_selfplay``'s learner for ACKTR and
     A2C, ``None`` for other learners or env ids (they take the generic path: ``for_env``).
@@ -630,6 +699,7 @@ def selfplay_learner(
         num_envs=num_envs,
         overrides=overrides,
         device=device,
+        world=world,
     )
     return typing.cast(Learner, learner)
 

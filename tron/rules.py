@@ -35,11 +35,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from tron.maps import Map
+from tron.maps import MAX_PLAYERS, Map
 
 WALL = -1
 EMPTY = 0
-MAX_PLAYERS = 4
 
 
 class Direction(IntEnum):
