@@ -457,11 +457,7 @@ class KFAC(torch.optim.Optimizer):
             updates[layer.weight] = weight_update
             if layer.bias is not None and bias_update is not None and layer.bias in grads:
                 updates[layer.bias] = bias_update
-        # Float64 so that huge but finite gradients do not overflow the sum.
-        vg_terms = [
-            torch.dot(updates[p].double().flatten(), g.double().flatten()) for p, g in grads.items()
-        ]
-        vg = float(torch.stack(vg_terms).sum())
+        vg = _inner_product(updates, grads)
         if not math.isfinite(vg):
             logger.warning(
                 "kfac: non-finite natural gradient at step %d; update skipped", self.steps
@@ -763,6 +759,23 @@ def _precondition(s_inv: Tensor, matrix: Tensor, a_inv: Tensor) -> Tensor:
     # F.linear(x, w) is x wᵀ, and the inverses are symmetric: first G A⁻¹, then (G A⁻¹)ᵀ S⁻¹.
     right = F.linear(matrix.to_mkldnn(), a_inv.to_mkldnn()).to_dense()
     return F.linear(right.T.contiguous().to_mkldnn(), s_inv.to_mkldnn()).to_dense().T
+
+
+def _inner_product(updates: dict[Tensor, Tensor], grads: dict[Tensor, Tensor]) -> float:
+    """``Σ g_nat·g`` in the gradients' dtype, again in float64 where that overflows.
+
+    Float64 throughout would be safe for huge but finite gradients too, but its copies cost more
+    than the rest of ``step()`` for a large first-order layer (the Tron network's 4.7M-parameter
+    dense layer: 37 ms against 2 ms on one core).
+    """
+    terms = [torch.dot(updates[p].flatten(), g.flatten()).double() for p, g in grads.items()]
+    value = float(torch.stack(terms).sum())
+    if math.isfinite(value):
+        return value
+    terms = [
+        torch.dot(updates[p].double().flatten(), g.double().flatten()) for p, g in grads.items()
+    ]
+    return float(torch.stack(terms).sum())
 
 
 def _damping_split(a: Tensor, s: Tensor) -> float:
