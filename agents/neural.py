@@ -8,23 +8,34 @@ games and one forward pass per turn, greedy (arg-max, deterministic) or sampled.
 
 The network, sized for a 2-core CPU, where K-FAC's Kronecker factors of the convolutions (one
 ``(9 C + 1)``-square matrix from every board position of every sample) cost more than the forward
-pass; about 51k parameters:
+pass; about 51k parameters (53k with the ``voronoi`` features):
 
 1. The board is padded with one ring of ``WALL`` (squares off a map are walls, so the first
-   convolution sees the true border) and expanded to six one-hot planes on the device.
+   convolution sees the true border) and expanded to six one-hot planes on the device. With
+   ``features="voronoi"`` five more planes join them (``agents.features``: who reaches each square
+   first, mine / theirs / tie, and ``1 / (1 + d)`` of both heads' breadth-first distances), which a
+   few 3x3 convolutions cannot compute themselves.
 2. A 3x3 convolution of 32 channels at full resolution, then three more at half resolution (the
    first of them has stride 2, the last dilation 2): receptive field 17x17 squares, a whole 15x15
    room seen from any head, at a quarter of the positions. Half resolution cut K-FAC's statistics
    3.4x (update time 3.9 s -> 1.05 s for 640 samples, one thread).
 3. Pooling that does not depend on the board size: the first layer's features under the player's
    own head (they see exactly the four squares a move can enter), the last layer's under its own
-   head and (mean) under the opponents' heads, and the last layer's mean and max over the board.
+   head and (mean) under the opponents' heads, and the last layer's mean and max over the board
+   (with ``voronoi``, also the territory sizes and a "separated" flag).
    The network therefore plays on any map, whatever size it was trained on; only the statistics
    of the pooled features change with the board's size.
 4. A 128-unit dense layer, then ``acktr.policies``' policy head (4 logits) and value head.
 
-No legal-move mask: the network learns which moves crash from the board (the reward says so),
-as the issue asks; a mask would also hide the value of a forced crash.
+The legal-move mask (``mask=True``): moves into a wall, a trail (the own one too, so never a
+reversal) or the opponent's head get a logit of -1e9, so the policy gives them probability 0 in
+rollouts, in the loss, in K-FAC's Fisher samples and in play. With no legal move at all (a forced
+crash) the logits are left alone. The first shipped agent had no mask and spent its first 300k
+steps learning not to crash (README); the mask is read off the observation, so it costs nothing.
+
+Both choices are saved in the state dict (``feature_set``, ``move_mask``) and in the checkpoint's
+JSON config (``network``, from ``TronNet.describe``); a state dict without them (the first shipped
+agent's) is the six planes without a mask, so old checkpoints load and play as they were trained.
 
 Checkpoints are the learners' own (``acktr.training``): ``acktr:PATH`` and ``a2c:PATH`` read the
 model's state dict from them and rebuild ``TronNet`` from the tensor shapes, so no Python object

@@ -220,3 +220,17 @@ def test_neural_agent__moves_are_directions() -> None:
     batch = TronBatch([get_map("room25")], 2)
     moves = NeuralAgent(_net()).act(batch, 0, np.arange(2))
     assert set(moves.tolist()) <= {int(d) for d in Direction}
+
+
+def test_shipped_model__loads_with_its_own_network_and_plays() -> None:
+    from acktr.training import read_checkpoint
+
+    checkpoint = read_checkpoint(neural.SHIPPED_MODEL, algo="acktr")
+    agent = make_agent("acktr")
+    assert isinstance(agent, NeuralAgent) and agent.greedy
+    # A checkpoint that records its network loads as that network; one from before the record
+    # (the first shipped agent) as the six board planes without a mask.
+    recorded = checkpoint.config.get("network", {"features": "board", "mask": False})
+    assert (agent.net.features, agent.net.mask) == (recorded["features"], recorded["mask"])
+    result = play_match(agent, "random", [get_map("room10")], 2)
+    assert result.games == 2
