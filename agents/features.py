@@ -6,8 +6,10 @@ and returns what the minimax's evaluation starts from: the Voronoi partition (wh
 first) and the distances themselves. A convolutional network would need as many layers as the
 longest path to compute a distance; ``agents.neural.TronNet`` takes these as extra input planes.
 
-The search is a compiled (numba) kernel over a whole batch, about a hundred times faster than the
-same flood fill as whole-batch tensor operations (one small op per distance step).
+The search is a compiled (numba) kernel over a whole batch: 0.9 ms for 320 boards of up to 17x17
+on the shared 2-core machine (load ~18), where the same flood fill as whole-batch tensor operations
+(a few small ops per distance step) added ~33 ms to a forward pass of 320 boards and 17 % of a
+self-play run's time.
 """
 
 from __future__ import annotations
