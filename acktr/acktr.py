@@ -897,7 +897,7 @@ class ActorCriticLearner:
     # -- persistence ---------------------------------------------------------------------------
 
     def _config_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "config": dataclasses.asdict(self.config),
             "seed": self.seed,
             "env_id": self.env_id,
@@ -907,6 +907,12 @@ class ActorCriticLearner:
             "observation_space": _space_to_json(self.observation_space),
             "action_space": _space_to_json(self.action_space),
         }
+        # A custom network that describes itself (its input encoding, say) is recorded for readers
+        # of the checkpoint; loading still rebuilds it from the module or factory passed again.
+        describe = getattr(self.model, "describe", None)
+        if callable(describe):
+            out["network"] = describe()
+        return out
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write a checkpoint (state dicts, RNG states, JSON config) atomically to ``path``.
