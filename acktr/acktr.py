@@ -145,6 +145,14 @@ class ActorCriticConfig:
     fisher_fraction: float = 1.0
     """Part of the batch the Fisher pass runs on (a strided sub-batch through its own forward
     pass); 1 is the paper. Its cost is the im2col statistics of the conv factors."""
+    stats_every: int = 1
+    """K-FAC: run the Fisher pass on every this many updates only (1 is the paper); ``stat_decay``
+    stays per update (each pass decays the factors by ``stat_decay ** stats_every``)."""
+    conv_statistics_dtype: Literal["float32", "bfloat16"] = "float32"
+    """K-FAC: dtype of the conv layers' im2col statistics products; ``bfloat16`` is about 4x
+    faster on a CPU with native bfloat16 (AVX512-BF16, AMX), and may be slower on others."""
+    inverse_dtype: Literal["float64", "float32"] = "float64"
+    """K-FAC: dtype of the factor inversions; ``float32`` halves their cost."""
     rms_alpha: float = 0.99
     """RMSprop smoothing constant."""
     rms_eps: float = 1e-5
@@ -532,7 +540,12 @@ class ActorCriticLearner:
                 damping=damping,
                 kl_clip=kl_clip,
                 inverse_every=c.inverse_every,
+                stats_every=c.stats_every,
                 cold_steps=cold_steps,
+                conv_statistics_dtype=torch.bfloat16
+                if c.conv_statistics_dtype == "bfloat16"
+                else None,
+                inverse_dtype=torch.float32 if c.inverse_dtype == "float32" else torch.float64,
             )
         # RMSprop's lr is set before every step (schedules and the KL-adaptive step size).
         return torch.optim.RMSprop(module.parameters(), lr=lr(0), alpha=c.rms_alpha, eps=c.rms_eps)
@@ -800,10 +813,16 @@ class ActorCriticLearner:
         optimizer.step()
 
     def _fisher_pass(self, name: str, fisher_loss: torch.Tensor) -> None:
+        if not self._statistics_due(name):
+            return
         optimizer = self.optimizers[name]
         assert isinstance(optimizer, KFAC)
         with optimizer.fisher():
             fisher_loss.backward(retain_graph=True)
+
+    def _statistics_due(self, name: str) -> bool:
+        optimizer = self.optimizers[name]
+        return isinstance(optimizer, KFAC) and optimizer.statistics_due
 
     def _fisher_stride(self) -> int:
         return max(1, round(1.0 / self.config.fisher_fraction))
@@ -818,7 +837,7 @@ class ActorCriticLearner:
         c = self.config
         params, values = self.model(obs)
         dist = action_distribution(params, self.action_space)
-        if c.optimizer == "kfac":
+        if self._statistics_due("model"):
             # The true Fisher: the model's own distributions, sampled, never the training targets.
             stride = self._fisher_stride()
             f_dist, f_values = dist, values

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 from collections.abc import Iterator, Mapping
 
 import gymnasium as gym
@@ -16,6 +17,7 @@ from gymnasium.wrappers import TimeLimit
 
 from acktr.acktr import A2C, ACKTR, ActorCriticConfig, compute_advantages
 from acktr.envs import make_vec_env
+from acktr.kfac import KFAC
 from acktr.training import evaluate
 
 
@@ -211,6 +213,19 @@ def test_separate_layout__kl_adapts_the_policy_step(desired_kl: str, factor: flo
     assert metrics[0]["charts/learning_rate"] == pytest.approx(0.03)
     assert metrics[0]["losses/policy_kl"] > 0
     assert learner._pi_lr == pytest.approx(0.03 * factor)
+
+
+def test_stats_every__fisher_pass_on_every_kth_update_only() -> None:
+    learner = small_cartpole(ACKTR, stats_every="2", conv_statistics_dtype="bfloat16")
+    optimizer = learner.optimizers["model"]
+    assert isinstance(optimizer, KFAC)
+    weight = optimizer._layers[0].weight
+    factors: list[torch.Tensor] = []
+    learner.learn(50, callback=lambda *_: factors.append(optimizer.state[weight]["kfac_a"].clone()))
+    # Five updates; after the first, the factors move at the third and the fifth only.
+    changed = [not torch.equal(a, b) for a, b in itertools.pairwise(factors)]
+    assert changed == [False, True, False, True]
+    assert factors[0].dtype == torch.float32
 
 
 def test_acktr_on_atari_preconditions_the_cnn() -> None:

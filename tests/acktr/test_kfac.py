@@ -1,5 +1,6 @@
 """K-FAC against dense maths, on training problems, and on degenerate input."""
 
+import copy
 import functools
 import io
 import logging
@@ -12,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from acktr.kfac import KFAC
+from acktr.kfac import KFAC, _precondition
 
 # ----------------------------------------------------------------------------- dense reference maths
 
@@ -455,6 +456,7 @@ def test_schedules_change_what_step_uses() -> None:
         "kl_clip": 0.01,
         "weight_decay": 0.0,
         "inverse_every": 3,
+        "stats_every": 1,
     }
     later = {
         "lr": 0.05,
@@ -464,6 +466,7 @@ def test_schedules_change_what_step_uses() -> None:
         "kl_clip": 0.002,
         "weight_decay": 0.01,
         "inverse_every": 1,
+        "stats_every": 2,
     }
 
     def schedule(name: str) -> Callable[[int], float]:
@@ -491,7 +494,13 @@ def test_schedules_change_what_step_uses() -> None:
 
 
 def test_state_dict_round_trip_resumes_exactly() -> None:
-    settings = {"inverse_every": 3, "cold_steps": 2, "stat_decay": 0.9, "kl_clip": 0.01}
+    settings = {
+        "inverse_every": 3,
+        "stats_every": 2,
+        "cold_steps": 2,
+        "stat_decay": 0.9,
+        "kl_clip": 0.01,
+    }
     straight = small_net()
     run_updates(straight, KFAC(straight, **settings), range(7))  # type: ignore[arg-type]
 
@@ -509,6 +518,143 @@ def test_state_dict_round_trip_resumes_exactly() -> None:
     run_updates(resumed, resumed_opt, range(4, 7))
     for got, want in zip(resumed.parameters(), straight.parameters(), strict=True):
         assert torch.equal(got, want)
+
+
+def test_state_dict_saved_before_an_option_existed_resumes_with_the_given_value() -> None:
+    model = small_net()
+    opt = KFAC(model)
+    run_updates(model, opt, range(2))
+    old = opt.state_dict()
+    for key in ("stats_every", "conv_statistics_dtype", "inverse_dtype"):
+        del old["param_groups"][0][key]
+    resumed = KFAC(model, stats_every=3, conv_statistics_dtype=torch.bfloat16)
+    resumed.load_state_dict(old)
+    assert resumed.param_groups[0]["stats_every"] == 3
+    assert resumed.param_groups[0]["conv_statistics_dtype"] == torch.bfloat16
+    run_updates(model, resumed, range(2, 4))
+    assert resumed.steps == 4
+
+
+# ------------------------------------------------------------------------------------ speed options
+
+
+def test_stats_every_keeps_exactly_the_factors_of_the_sampled_updates() -> None:
+    # Every update runs a Fisher pass; with stats_every=3 only those of steps 0, 3 and 6 count.
+    # A of the first layer is that of its input x and S of the last layer that of the sampled
+    # output noise, both by hand: S = B * sum((noise / B)(noise / B)^T) = noise^T noise / B.
+    # The decay is per update, so each collection decays the factors by 0.5 ** 3.
+    model = small_net()
+    opt = KFAC(model, stats_every=3, stat_decay=0.5)
+    due = []
+    expected_a: Tensor | None = None
+    expected_s: Tensor | None = None
+
+    def record(t: int) -> None:
+        nonlocal expected_a, expected_s
+        due.append(opt.statistics_due)
+        if t % 3 == 0:
+            data = torch.Generator().manual_seed(100 + t)  # as run_updates draws them
+            x = torch.randn(16, 6, generator=data)
+            torch.randn(16, 2, generator=data)
+            noise = torch.randn(16, 2, generator=data)
+            a, s = with_ones(x).T @ with_ones(x) / 16, noise.T @ noise / 16
+            expected_a = a if expected_a is None else 0.125 * expected_a + 0.875 * a
+            expected_s = s if expected_s is None else 0.125 * expected_s + 0.875 * s
+
+    run_updates(model, opt, range(8), record)
+    assert due == [True, False, False, True, False, False, True, False]
+    first, _, last = model.children()
+    assert isinstance(first, nn.Linear) and isinstance(last, nn.Linear)
+    torch.testing.assert_close(opt.state[first.weight]["kfac_a"], expected_a)
+    torch.testing.assert_close(opt.state[last.weight]["kfac_s"], expected_s)
+
+
+def test_skipping_the_fisher_pass_when_not_due_changes_nothing() -> None:
+    always, skipping = small_net(), small_net()
+    opt_always, opt_skipping = KFAC(always, stats_every=2), KFAC(skipping, stats_every=2)
+    run_updates(always, opt_always, range(6))
+    for t in range(6):
+        data = torch.Generator().manual_seed(100 + t)
+        x, target = torch.randn(16, 6, generator=data), torch.randn(16, 2, generator=data)
+        out = skipping(x)
+        noise = torch.randn(out.shape, generator=data)
+        if opt_skipping.statistics_due:
+            with opt_skipping.fisher():
+                (0.5 * (out - (out.detach() + noise)).square().sum(-1).mean()).backward(
+                    retain_graph=True
+                )
+        opt_skipping.zero_grad()
+        (0.5 * (out - target).square().sum(-1).mean()).backward()
+        opt_skipping.step()
+    for got, want in zip(skipping.parameters(), always.parameters(), strict=True):
+        assert torch.equal(got, want)
+
+
+def test_bfloat16_conv_statistics_are_close_to_float64_and_stay_float32() -> None:
+    torch.manual_seed(9)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.ReLU(), nn.Flatten(), nn.Linear(72, 4))
+    x = torch.randn(32, 3, 7, 7)
+    noise = torch.randn(32, 4, dtype=torch.float64)
+
+    def factors(net: nn.Sequential, dtype: torch.dtype | None) -> list[Tensor]:
+        opt = KFAC(net, stat_decay=0.0, conv_statistics_dtype=dtype)
+        out = net(x.to(next(net.parameters()).dtype))
+        with opt.fisher():
+            (0.5 * (out - (out.detach() + noise.to(out.dtype))).square().sum(-1).mean()).backward()
+        return [
+            opt.state[layer.weight][k]
+            for layer in net
+            if isinstance(layer, nn.Conv2d | nn.Linear)
+            for k in ("kfac_a", "kfac_s")
+        ]
+
+    reference = factors(copy.deepcopy(model).double(), None)
+    low = factors(model, torch.bfloat16)
+    relative = []
+    for got, want in zip(low, reference, strict=True):
+        assert got.dtype == torch.float32
+        relative.append(float((got.double() - want).norm() / want.norm()))
+    # The conv factors carry bfloat16 rounding (2^-9); the linear ones float32's (2^-24).
+    conv_a, conv_s, linear_a, linear_s = relative
+    assert 1e-5 < conv_a < 1e-2 and 1e-5 < conv_s < 1e-2
+    assert linear_a < 1e-6 and linear_s < 1e-6
+
+
+def test_float32_inverses_match_float64_ones() -> None:
+    precise, fast = small_net(), small_net()
+    opt_precise, opt_fast = KFAC(precise), KFAC(fast, inverse_dtype=torch.float32)
+    # One update: the same factors, inverted at step 0 in the two dtypes.
+    run_updates(precise, opt_precise, range(1))
+    run_updates(fast, opt_fast, range(1))
+    for mine, theirs in zip(opt_fast._layers, opt_precise._layers, strict=True):
+        for key in ("kfac_a_inv", "kfac_s_inv"):
+            got, want = opt_fast.state[mine.weight][key], opt_precise.state[theirs.weight][key]
+            assert got.dtype == want.dtype == torch.float32
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(("rows", "cols"), [(512, 1569), (6, 65)])
+def test_float32_preconditioning_equals_the_plain_products(rows: int, cols: int) -> None:
+    # Large float32 layers take the oneDNN route on a CPU; small ones and float64 the plain one.
+    torch.manual_seed(10)
+    s_inv, a_inv = torch.randn(rows, rows), torch.randn(cols, cols)
+    s_inv, a_inv = s_inv + s_inv.T, a_inv + a_inv.T
+    matrix = torch.randn(rows, cols)
+    want = s_inv.double() @ matrix.double() @ a_inv.double()
+    got = _precondition(s_inv, matrix, a_inv)
+    assert got.dtype == torch.float32 and got.shape == (rows, cols)
+    torch.testing.assert_close(got.double(), want, rtol=1e-4, atol=1e-4 * float(want.abs().max()))
+    exact = _precondition(s_inv.double(), matrix.double(), a_inv.double())
+    assert torch.equal(exact, s_inv.double() @ matrix.double() @ a_inv.double())
+
+
+def test_bad_statistics_dtype_is_refused() -> None:
+    with pytest.raises(ValueError, match="conv_statistics_dtype must be None or a floating-point"):
+        KFAC(small_net(), conv_statistics_dtype=torch.int8)
+    with pytest.raises(ValueError, match="stats_every must be an integer >= 1"):
+        KFAC(small_net(), stats_every=0)
+    with pytest.raises(ValueError, match="inverse_dtype must be a floating-point dtype"):
+        KFAC(small_net(), inverse_dtype=None)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------- degenerate input
