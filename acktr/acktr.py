@@ -186,9 +186,10 @@ _ACKTR_MUJOCO = ActorCriticConfig(
     cold_steps=1,
     desired_kl=0.002,
     # Not the original's 0.001: K-FAC on a unit-Gaussian value loss is a Gauss-Newton step, so
-    # 0.001 moves the critic 0.1% of the way to the batch's least-squares fit per iteration, and on
-    # Hopper its explained variance was still 0.3 after 125k steps (A2C's RMSprop critic: 0.7).
-    # At 0.1 the value trust region (vf_kl_clip) sets the step; README "Hopper" has the runs.
+    # 0.001 moves the critic 0.1% of the way to the batch's least-squares fit per iteration; on
+    # Hopper its explained variance was 0.38 at 100-150k steps (A2C's RMSprop critic: 0.74) and
+    # ACKTR lost to A2C. At 0.1 the value trust region (vf_kl_clip) sets most steps. See
+    # docs/acktr-mujoco.md.
     vf_lr=0.1,
     vf_cold_steps=50,
 )
