@@ -933,7 +933,9 @@ def draw_curves(config: ExperimentConfig, points: Sequence[Point], path: Path) -
                 ax.fill_between(x, low, high, color=f"C{k}", alpha=0.18, linewidth=0)
             ax.set_xlabel(xlabel)
             ax.set_ylabel(f"score vs {title}")
-            ax.set_ylim(-0.02, 1.02)
+            # Low scores stay readable: the axis ends a little above the best seed, at 0.25 or more.
+            best = max((p.score(opponents) for p in points), default=1.0)
+            ax.set_ylim(-0.01, min(1.01, max(0.25, best + 0.05)))
             ax.grid(True, alpha=0.3)
             if r == 0 and c == 0:
                 ax.legend(loc="upper left", fontsize=8)

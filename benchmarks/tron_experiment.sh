@@ -8,7 +8,8 @@
 #   benchmarks/tron_experiment.sh           # this 2-core machine: 300k steps per run, 15 runs,
 #                                           # about 2 hours of one core (benchmarks/tron_throughput.py)
 #   FULL=1 benchmarks/tron_experiment.sh    # the full version for a bigger machine: 3M steps per
-#                                           # run, 5 seeds, one run per core (~20 CPU-hours)
+#                                           # run, 5 seeds, one run per core: ~30 CPU-hours at this
+#                                           # machine's cost per step, 3-4 hours on 16 cores
 #
 # OUT overrides the output directory (results.csv, results.md, curves.png land there).
 set -euo pipefail
