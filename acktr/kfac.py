@@ -168,6 +168,9 @@ class KFAC(torch.optim.Optimizer):
 
     Attributes:
         steps: Number of completed ``step()`` calls (the argument of the schedules).
+        last_nu: The trust-region scale ``nu`` of the last ``step()`` if it was a preconditioned
+            one, else ``None`` (cold or skipped step); a learner logs it, since a ``nu`` stuck far
+            below 1 means the trust region, not ``lr``, sets the step size.
 
     Args:
         model: The module to optimise; all its trainable parameters form the single param group.
@@ -263,6 +266,7 @@ class KFAC(torch.optim.Optimizer):
         self.cold_steps = cold_steps
         self.cold_grad_clip = cold_grad_clip
         self.steps = 0
+        self.last_nu: float | None = None
         self._last_inverse_step: int | None = None
         self._in_fisher = False
         self._collecting = False
@@ -322,6 +326,7 @@ class KFAC(torch.optim.Optimizer):
                 loss = closure()
         group = self.param_groups[0]
         self._apply_schedules()
+        self.last_nu = None
         weight_decay = group["weight_decay"]
         grads = {
             p: p.grad if weight_decay == 0 else p.grad.add(p, alpha=weight_decay)
@@ -465,6 +470,7 @@ class KFAC(torch.optim.Optimizer):
             return
         lr = group["lr"]
         nu = 1.0 if vg <= 0 or lr == 0 else min(1.0, math.sqrt(group["kl_clip"] / (lr * lr * vg)))
+        self.last_nu = nu
         self._apply_update(updates, scale=nu)
 
     def _apply_update(self, updates: dict[Tensor, Tensor], scale: float) -> None:

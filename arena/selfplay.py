@@ -48,6 +48,7 @@ fixed members; snapshots and gauntlets need ``train_selfplay``, which drives ACK
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -56,7 +57,7 @@ import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -136,6 +137,17 @@ class LeagueConfig:
     """Games per gauntlet opponent (seats alternate, maps rotate)."""
     gauntlet_maps: tuple[str, ...] = ("room15", "cross", "pillars", "oblong")
     """Maps of the gauntlet."""
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """The Tron network a new self-play run trains (``--set net.FIELD=VALUE``; ``TronNet``)."""
+
+    features: Literal["board", "voronoi"] = "voronoi"
+    """Input features: ``board`` (six one-hot planes, the first shipped agent's) or ``voronoi``
+    (plus breadth-first distances from both heads and the Voronoi partition)."""
+    mask: bool = True
+    """Mask the moves that crash at once (walls, trails, heads) in training and in play."""
 
 
 @dataclass
@@ -588,8 +600,12 @@ class SelfPlayLearner:
             self.league.save(Path(path).with_name(LEAGUE_NAME))
 
     def describe(self) -> dict[str, Any]:
-        """The learner's description and the league's settings."""
-        return {**self.learner.describe(), "league": dataclasses.asdict(self.config)}
+        """The learner's description, the league's settings and the network's."""
+        out = {**self.learner.describe(), "league": dataclasses.asdict(self.config)}
+        model = self.learner.model
+        if isinstance(model, TronNet):
+            out["network"] = model.describe()
+        return out
 
 
 def build_selfplay(
@@ -615,7 +631,8 @@ def build_selfplay(
         seed: seeds the network, the env and the league.
         num_envs: parallel games (default: the preset's).
         overrides: hyperparameters as strings (``{"lr": "0.1"}``); keys ``league.FIELD`` set
-            ``LeagueConfig`` fields (``{"league.snapshot_every": "20"}``).
+            ``LeagueConfig`` fields (``{"league.snapshot_every": "20"}``), keys ``net.FIELD``
+            ``NetConfig`` fields (``{"net.mask": "false"}``). A resumed run keeps its network.
         league: the league's settings (before ``league.`` overrides).
         device: where the network trains.
         world: this rank of a data-parallel run (every rank calls this; ``num_envs`` is then this
@@ -633,6 +650,10 @@ def build_selfplay(
         for k in list(settings)
         if k.startswith("league.")
     }
+    net_settings = {
+        k.removeprefix("net."): settings.pop(k) for k in list(settings) if k.startswith("net.")
+    }
+    net = apply_overrides(NetConfig(), net_settings)
     cls = typing.cast(type[ActorCriticLearner], learner_class(algo))
     preset = TRON_PRESETS[algo]
     if resume:
@@ -653,7 +674,15 @@ def build_selfplay(
     if resume:
         assert run_dir is not None
         run = Path(run_dir)
-        learner = cls.load(run / CHECKPOINT_NAME, env=vec, device=device, policy=tron_policy)
+        # The checkpoint's own network (features, mask, sizes), whatever NetConfig's defaults are.
+        model = read_checkpoint(run / CHECKPOINT_NAME, algo=algo).state.get("model")
+        if not isinstance(model, dict):
+            raise CheckpointError(f"{run / CHECKPOINT_NAME} holds no model weights")
+        try:
+            policy = TronNet.from_state_dict(model)
+        except ValueError as e:
+            raise CheckpointError(f"{run / CHECKPOINT_NAME}: {e}") from None
+        learner = cls.load(run / CHECKPOINT_NAME, env=vec, device=device, policy=policy)
         if (run / LEAGUE_NAME).exists():
             env.league.load(run / LEAGUE_NAME)
             if world.size > 1:
@@ -663,7 +692,8 @@ def build_selfplay(
                 env.league.rng = np.random.default_rng(rank_seed(learner.seed, world.rank, steps))
     else:
         config = apply_overrides(preset.config, settings)
-        learner = cls(vec, config, policy=tron_policy, seed=seed, device=device)
+        factory = functools.partial(tron_policy, features=net.features, mask=net.mask)
+        learner = cls(vec, config, policy=factory, seed=seed, device=device)
         learner.env_id, learner.suite = env_id, "tron"
     if world.size > 1:
         learner.distribute(world)

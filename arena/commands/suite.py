@@ -4,8 +4,9 @@ Every (game, algorithm, seed) is one ``tron train`` run in ``OUT/<env id>/<algo>
 that reached ``--steps`` is skipped, one that stopped early resumes from its checkpoint, so the
 same command continues an interrupted suite. At the end (or with ``--report``) the command writes
 ``OUT/results.md`` and ``OUT/results.csv``: per game and algorithm the final mean return (the
-episode-weighted mean of the last 10% of the run's steps), its spread over seeds, and the paper's
-figure (Wu et al. 2017: Atari after 10M steps, MuJoCo after 1M); and ``OUT/curves/<env id>.png``.
+episode-weighted mean of the last 10% of the run's steps), the mean of the last 10 episodes (the
+paper's measure), each over seeds, and the paper's figure (Wu et al. 2017: Atari after 10M steps,
+MuJoCo after 1M); and ``OUT/curves/<env id>.png``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import math
 import statistics
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,7 @@ class RunResult:
     seed: int
     steps: int
     final_return: float  # NaN when no episode finished in the last 10% of the steps
+    last_episodes_return: float  # NaN when the run finished no episode
 
 
 def final_return(csv_path: Path, fraction: float = 0.1) -> tuple[int, float]:
@@ -78,13 +81,37 @@ def final_return(csv_path: Path, fraction: float = 0.1) -> tuple[int, float]:
     if not rows:
         return 0, math.nan
     last = float(rows[-1]["step"])
+    return int(last), _episode_mean(r for r in rows if float(r["step"]) >= (1 - fraction) * last)
+
+
+def last_episodes_return(csv_path: Path, episodes: int = 10) -> float:
+    """Mean return of the last ``episodes`` episodes, as the paper reports MuJoCo results.
+
+    The log holds one mean per update, so this is the mean over the last updates that together
+    finished at least ``episodes`` episodes (on Hopper at 1M steps: 10 to 12).
+    """
+    from acktr.training import read_progress
+
+    rows, _ = read_progress(csv_path)
+    tail: list[dict[str, str]] = []
+    seen = 0.0
+    for row in reversed(rows):
+        if seen >= episodes:
+            break
+        if row.get("charts/episodic_return"):
+            tail.append(row)
+            seen += float(row.get("charts/episodes") or 1)
+    return _episode_mean(tail)
+
+
+def _episode_mean(rows: Iterable[dict[str, str]]) -> float:
     total = weight = 0.0
     for row in rows:
-        if float(row["step"]) >= (1 - fraction) * last and row.get("charts/episodic_return"):
+        if row.get("charts/episodic_return"):
             n = float(row.get("charts/episodes") or 1)
             total += n * float(row["charts/episodic_return"])
             weight += n
-    return int(last), (total / weight if weight else math.nan)
+    return total / weight if weight else math.nan
 
 
 def register(subparsers: Any) -> None:
@@ -169,7 +196,8 @@ def report(
                 if not csv_path.exists():
                     continue
                 steps, value = final_return(csv_path)
-                results.append(RunResult(game_name(env), algo, seed, steps, value))
+                last10 = last_episodes_return(csv_path)
+                results.append(RunResult(game_name(env), algo, seed, steps, value, last10))
                 xs, ys = read_curve(csv_path, "charts/episodic_return")
                 if xs:
                     curves.append(Curve(algo, xs, smooth(ys, 10)))
@@ -177,30 +205,41 @@ def report(
             draw(curves, out / "curves" / f"{env}.png", env, "episodic return")
 
     lines = [
-        f"| game | algo | steps | seeds | final return (mean ± std over seeds) | paper "
-        f"({PAPER_STEPS[suite] // 1_000_000}M steps) |",
-        "|---|---|---|---|---|---|",
+        "| game | algo | steps | seeds | final return: last 10% of steps (mean ± std over seeds) "
+        f"| last 10 episodes | paper ({PAPER_STEPS[suite] // 1_000_000}M steps) |",
+        "|---|---|---|---|---|---|---|",
     ]
     buffer = io.StringIO()
     table = csv.writer(buffer)
-    table.writerow(["game", "algo", "steps", "seeds", "mean_return", "std_return", "paper"])
+    header = ["game", "algo", "steps", "seeds", "mean_return", "std_return"]
+    table.writerow([*header, "last10_mean", "last10_std", "paper"])
     for env in games:
         game = game_name(env)
         for algo in algos:
             runs = [r for r in results if r.game == game and r.algo == algo]
             if not runs:
                 continue
-            finals = [r.final_return for r in runs if not math.isnan(r.final_return)]
-            mean = statistics.fmean(finals) if finals else math.nan
-            std = statistics.pstdev(finals) if len(finals) > 1 else 0.0
+            mean, std = _spread([r.final_return for r in runs])
+            mean10, std10 = _spread([r.last_episodes_return for r in runs])
             steps = min(r.steps for r in runs)
             paper = SUITES[suite].get(game, {}).get(algo, "-")
             shown = "-" if math.isnan(mean) else f"{mean:.1f} ± {std:.1f}"
-            lines.append(f"| {game} | {algo} | {steps:,} | {len(runs)} | {shown} | {paper} |")
-            table.writerow([game, algo, steps, len(runs), f"{mean:.4g}", f"{std:.4g}", paper])
+            shown10 = "-" if math.isnan(mean10) else f"{mean10:.1f} ± {std10:.1f}"
+            lines.append(
+                f"| {game} | {algo} | {steps:,} | {len(runs)} | {shown} | {shown10} | {paper} |"
+            )
+            spreads = [f"{mean:.4g}", f"{std:.4g}", f"{mean10:.4g}", f"{std10:.4g}"]
+            table.writerow([game, algo, steps, len(runs), *spreads, paper])
     atomic_write_text(out / "results.md", "\n".join(lines) + "\n")
     atomic_write_text(out / "results.csv", buffer.getvalue())
     return results
+
+
+def _spread(values: list[float]) -> tuple[float, float]:
+    """Mean and population std of the finite values (NaN, 0 when there are none)."""
+    finite = [v for v in values if not math.isnan(v)]
+    mean = statistics.fmean(finite) if finite else math.nan
+    return mean, statistics.pstdev(finite) if len(finite) > 1 else 0.0
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ import torch
 from gymnasium.vector import SyncVectorEnv
 from gymnasium.wrappers import TimeLimit
 
-from acktr.acktr import A2C, ACKTR, ActorCriticConfig, compute_advantages
+from acktr.acktr import A2C, ACKTR, ActorCriticConfig, Rollout, compute_advantages
 from acktr.envs import make_vec_env
 from acktr.kfac import KFAC
 from acktr.training import evaluate
@@ -201,18 +201,70 @@ def test_linear_lr_schedule_reaches_the_optimizer(cls: type[ACKTR] | type[A2C], 
     np.testing.assert_allclose(seen, [lr * (1 - k / 10) for k in range(10)], rtol=1e-12)
 
 
+@pytest.mark.parametrize(("cls", "lr"), [(ACKTR, 0.03), (A2C, 7e-4)])
 @pytest.mark.parametrize(("desired_kl", "factor"), [("1e-12", 1 / 1.5), ("1e6", 1.5)])
-def test_separate_layout__kl_adapts_the_policy_step(desired_kl: str, factor: float) -> None:
-    learner = ACKTR.for_env(
+def test_separate_layout__kl_adapts_the_policy_step_and_it_reaches_the_optimizer(
+    cls: type[ACKTR] | type[A2C], lr: float, desired_kl: str, factor: float
+) -> None:
+    learner = cls.for_env(
         "InvertedPendulum-v5",
         seed=0,
-        overrides={"n_steps": "64", "vf_iters": "2", "desired_kl": desired_kl},
+        overrides={"n_steps": "64", "vf_iters": "2", "desired_kl": desired_kl, "cold_steps": "0"},
     )
-    metrics: list[dict[str, float]] = []
-    learner.learn(64, callback=lambda _, m: metrics.append(dict(m)))
-    assert metrics[0]["charts/learning_rate"] == pytest.approx(0.03)
-    assert metrics[0]["losses/policy_kl"] > 0
-    assert learner._pi_lr == pytest.approx(0.03 * factor)
+    logged: list[float] = []
+    used: list[float] = []
+
+    def record(lrn: ACKTR | A2C, m: Mapping[str, float]) -> None:
+        assert m["losses/policy_kl"] > 0
+        logged.append(m["charts/learning_rate"])
+        used.append(lrn.optimizers["pi"].param_groups[0]["lr"])
+
+    learner.learn(3 * 64, callback=record)  # type: ignore[arg-type]
+    expected = [lr, lr * factor, lr * factor**2]
+    np.testing.assert_allclose(logged, expected, rtol=1e-12)
+    np.testing.assert_allclose(used, expected, rtol=1e-12)  # the step the optimizer really took
+    assert learner._pi_lr == pytest.approx(lr * factor**3)
+
+
+def test_mujoco_preset__kl_settles_near_the_target() -> None:
+    # The closed loop: from its first step size (far too small here) the adaptation brings the KL
+    # of each update into [desired/4, 4 desired] and holds its median in [desired/2, 2 desired].
+    # Early updates overshoot to ~5x: momentum (0.9) keeps pushing after the step size is cut.
+    learner = ACKTR.for_env(
+        "InvertedPendulum-v5", seed=0, overrides={"n_steps": "256", "vf_iters": "5"}
+    )
+    kls: list[float] = []
+    learner.learn(20 * 256, callback=lambda _, m: kls.append(m["losses/policy_kl"]))
+    desired = learner.config.desired_kl
+    assert desired == 0.002
+    assert kls[0] < desired / 20  # the loop had work to do
+    settled = np.array(kls[12:])
+    assert ((settled > desired / 4) & (settled < 4 * desired)).all(), settled
+    assert desired / 2 <= np.median(settled) <= 2 * desired
+
+
+def test_mujoco_preset__one_update_fits_the_critic() -> None:
+    # K-FAC on the critic's unit-Gaussian loss is a Gauss-Newton step scaled by vf_lr. The
+    # original's 0.001 moved the explained variance of this batch from 0.01 to 0.03 in one update
+    # (25 iterations), so the critic lagged the returns by tens of updates on Hopper.
+    learner = ACKTR.for_env("InvertedPendulum-v5", seed=0, overrides={"vf_cold_steps": "0"})
+    g = torch.Generator().manual_seed(0)
+    obs = torch.randn(512, 1, 4, generator=g)
+    returns = 10 * torch.tanh(obs @ torch.randn(4, generator=g)) + 5 * obs[..., 1] ** 2
+    batch = Rollout(
+        obs=obs,
+        actions=torch.randn(512, 1, 1, generator=g),
+        valid=torch.ones(512, 1, dtype=torch.bool),
+        advantages=torch.randn(512, 1, generator=g),
+        returns=returns,
+    )
+    metrics = learner._update(batch)
+    assert metrics["losses/explained_variance"] < 0.05
+    assert metrics["losses/explained_variance_after_fit"] > 0.5
+    assert metrics["losses/value_nu"] < 1  # the value trust region, not vf_lr, set the step
+    assert metrics["losses/policy_std"] == pytest.approx(1.0, abs=0.01)  # log-std starts at 0
+    assert "losses/policy_nu" not in metrics  # the policy's first step is a cold one
+    assert 0 < learner._update(batch)["losses/policy_nu"] <= 1
 
 
 def test_stats_every__fisher_pass_on_every_kth_update_only() -> None:

@@ -128,6 +128,7 @@ def test_linear_step_equals_dense_kronecker_maths() -> None:
         vg = float((nat * g_mat).sum() + (g_std * g_std).sum())  # log-std: first-order rule
         nu = min(1.0, math.sqrt(kl_clip / (lr**2 * vg)))
         nus.append(nu)
+        assert opt.last_nu == pytest.approx(nu, rel=1e-9)
         buf_w = nu * nat if buf_w is None else momentum * buf_w + nu * nat
         buf_s = nu * g_std if buf_s is None else momentum * buf_s + nu * g_std
         step = -lr * (1 - momentum)
@@ -307,6 +308,7 @@ def test_trust_region_scale_by_hand_and_the_kl_bound() -> None:
         vg = float((nat * g).sum())
         nu = min(1.0, math.sqrt(kl_clip / (lr * lr * vg)))
         assert (nu < 1.0) == (kl_clip < 1.0)
+        assert opt.last_nu == pytest.approx(nu, rel=1e-9)
         delta = after - before
         torch.testing.assert_close(delta, -lr * nu * nat, rtol=1e-10, atol=1e-13)
         a_d, s_d = damped_factors(a, s, damping)
@@ -491,6 +493,19 @@ def test_schedules_change_what_step_uses() -> None:
     constant = small_net()
     run_updates(constant, KFAC(constant, **first), range(5))  # type: ignore[arg-type]
     assert not torch.allclose(next(constant.parameters()), next(scheduled.parameters()))
+
+
+def test_last_nu__none_on_cold_steps_then_the_scale_of_each_preconditioned_step() -> None:
+    net = small_net()
+    opt = KFAC(net, cold_steps=1, kl_clip=1e-6)  # a tight trust region: every step is clipped
+    assert opt.last_nu is None
+    run_updates(net, opt, range(1))
+    assert opt.last_nu is None
+    run_updates(net, opt, range(1, 2))
+    assert opt.last_nu is not None and 0 < opt.last_nu < 1
+    opt.param_groups[0]["kl_clip"] = 1e6
+    run_updates(net, opt, range(2, 3))
+    assert opt.last_nu == 1.0
 
 
 def test_state_dict_round_trip_resumes_exactly() -> None:
@@ -735,6 +750,7 @@ def test_inf_in_gradient_or_statistics_warns_and_keeps_parameters(
     assert layer.weight.grad is not None
     layer.weight.grad[0, 0] = math.inf
     opt.step()
+    assert opt.last_nu is None  # a skipped step reports no trust-region scale
     assert [record for record in caplog.records if "non-finite gradient" in record.message]
     for p, b in zip(layer.parameters(), before, strict=True):
         assert torch.equal(p, b)

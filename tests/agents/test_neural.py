@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -52,6 +53,39 @@ def test_tron_net__state_dict_round_trip_keeps_the_outputs() -> None:
     torch.testing.assert_close(copy(obs), net(obs))
 
 
+def test_tron_net__voronoi_masked_round_trip_and_description() -> None:
+    torch.manual_seed(2)
+    net = TronNet(features="voronoi", mask=True)
+    obs = torch.randint(0, 6, (5, 12, 9), dtype=torch.uint8)
+    obs[:, 3, 3], obs[:, 8, 6] = Category.OWN_HEAD, Category.OPPONENT_HEAD
+    copy = TronNet.from_state_dict(net.state_dict())
+    assert (copy.features, copy.mask) == ("voronoi", True)
+    torch.testing.assert_close(copy(obs), net(obs))
+    assert net.describe() == {
+        "network": "TronNet",
+        "channels": [32, 32, 32, 32],
+        "dilations": [1, 1, 1, 2],
+        "hidden": 128,
+        "features": "voronoi",
+        "mask": True,
+        "parameters": 52_965,
+    }
+    # New self-play networks are this one: the policy factory's defaults.
+    default = tron_policy(gym.spaces.Box(0, 5, (10, 10), np.uint8), gym.spaces.Discrete(4))
+    assert (default.features, default.mask) == ("voronoi", True)
+
+
+def test_tron_net__weights_saved_before_the_feature_buffers_load_as_the_first_encoding() -> None:
+    # The first shipped agent's state dict has no feature_set / move_mask entries.
+    net = _net(4)
+    old = {k: v for k, v in net.state_dict().items() if k not in ("feature_set", "move_mask")}
+    assert len(old) == len(net.state_dict()) - 2
+    loaded = TronNet.from_state_dict(old)
+    assert (loaded.features, loaded.mask) == ("board", False)
+    obs = torch.randint(0, 6, (4, 10, 10), dtype=torch.uint8)
+    torch.testing.assert_close(loaded(obs), net(obs))
+
+
 def test_tron_net__first_policy_is_near_uniform() -> None:
     # The policy head starts at gain 0.01, so the first moves are explored evenly.
     obs = torch.randint(0, 6, (8, 10, 10), dtype=torch.uint8)
@@ -60,8 +94,6 @@ def test_tron_net__first_policy_is_near_uniform() -> None:
 
 
 def test_tron_policy__refuses_other_spaces() -> None:
-    import gymnasium as gym
-
     board = gym.spaces.Box(0, 5, (10, 10), np.uint8)
     assert isinstance(tron_policy(board, gym.spaces.Discrete(4)), TronNet)
     with pytest.raises(ValueError, match="Discrete\\(4\\)"):
@@ -188,3 +220,17 @@ def test_neural_agent__moves_are_directions() -> None:
     batch = TronBatch([get_map("room25")], 2)
     moves = NeuralAgent(_net()).act(batch, 0, np.arange(2))
     assert set(moves.tolist()) <= {int(d) for d in Direction}
+
+
+def test_shipped_model__loads_with_its_own_network_and_plays() -> None:
+    from acktr.training import read_checkpoint
+
+    checkpoint = read_checkpoint(neural.SHIPPED_MODEL, algo="acktr")
+    agent = make_agent("acktr")
+    assert isinstance(agent, NeuralAgent) and agent.greedy
+    # A checkpoint that records its network loads as that network; one from before the record
+    # (the first shipped agent) as the six board planes without a mask.
+    recorded = checkpoint.config.get("network", {"features": "board", "mask": False})
+    assert (agent.net.features, agent.net.mask) == (recorded["features"], recorded["mask"])
+    result = play_match(agent, "random", [get_map("room10")], 2)
+    assert result.games == 2

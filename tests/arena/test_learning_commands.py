@@ -137,3 +137,24 @@ def test_suite_runs_tabulates_and_resumes(
     capsys.readouterr()
     assert main(argv) == 0
     assert capsys.readouterr().err.count("done (1000 steps)") == 2
+
+
+def test_suite_final_return_and_last_10_episodes_by_hand(tmp_path: Path) -> None:
+    from arena.commands.suite import final_return, last_episodes_return
+
+    log = tmp_path / "progress.csv"
+    rows = [
+        "step,charts/episodic_return,charts/episodes",
+        "100,1000,50",  # before the last 10% of the steps
+        "910,10,4",
+        "940,,",  # an update in which no episode ended
+        "960,20,5",
+        "980,40,3",
+        "1000,30,2",
+    ]
+    log.write_text("\n".join(rows) + "\n")
+    # last 10% (steps >= 900): (4*10 + 5*20 + 3*40 + 2*30) / 14
+    assert final_return(log) == (1000, pytest.approx(320 / 14))
+    # the last updates with >= 10 episodes together: 2 + 3 + 5 = 10
+    assert last_episodes_return(log) == pytest.approx((2 * 30 + 3 * 40 + 5 * 20) / 10)
+    assert last_episodes_return(log, episodes=11) == pytest.approx(320 / 14)
