@@ -61,7 +61,10 @@ def register(subparsers: Any) -> None:
         type=positive_int,
         default=defaults.games,
         metavar="N",
-        help=f"games per opponent per evaluation (default {defaults.games}: each map, both seats)",
+        help=(
+            f"games per opponent per evaluation (default {defaults.games}: each of the 7 default "
+            "maps from both seats)"
+        ),
     )
     p.add_argument(
         "--maps",
@@ -83,7 +86,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-scripted", action="store_true", help="score against the ladder only")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"default {DEFAULT_OUT}")
     p.add_argument(
-        "--jobs", type=positive_int, default=1, help="runs at a time (default 1; one per core)"
+        "--jobs",
+        type=positive_int,
+        default=1,
+        help="runs at a time (default 1; up to one per core)",
     )
     p.add_argument("--threads", type=positive_int, default=1, help="torch threads per run (1)")
     p.add_argument(
