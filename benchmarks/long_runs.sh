@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The long learning runs of the README: ACKTR vs A2C, same seeds, on this CPU.
 #
-#   benchmarks/long_runs.sh mujoco   # Hopper-v5, 1M steps each (about 15-20 min per run here)
+#   benchmarks/long_runs.sh mujoco   # Hopper-v5, 1M steps each (15-20 min per run on a quiet
+#                                    # machine here, ~100 min niced under load)
+#   SEEDS=2 benchmarks/long_runs.sh mujoco   # the table in benchmarks/results/hopper-1m/
 #   benchmarks/long_runs.sh pong     # PongNoFrameskip-v4, 2M steps each (hours per run here)
 #
 # Each is one `tron suite` call: resumable (run it again after an interruption), and it writes
 # results.md / results.csv / curves/*.png into the output directory (runs/ is git-ignored; copy the
-# table and curves you keep into docs/). SEEDS, STEPS and OUT override the defaults.
+# table, curves and progress.csv files you keep into benchmarks/results/). SEEDS, STEPS and OUT
+# override the defaults.
 #
 # ACKTR runs the CPU K-FAC setting of benchmarks/kfac_overhead.py: the Fisher pass on 1/16 of each
 # batch (fisher_fraction) on every 4th update (stats_every), the conv statistics in bfloat16 and the
