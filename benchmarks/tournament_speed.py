@@ -10,8 +10,9 @@ Two workloads, each a round robin into a fresh database (``arena.tournament.run_
   default blocks (4 games for pairs with minimax). Search is most of the time, and the cores are
   what helps: measured with 1 worker and with 2 (and ``os.cpu_count()`` if larger), starting the
   workers included (spawn: importing numpy and numba and loading the minimax kernels, about 1 s,
-  2-3 s on a busy machine). Level 3 searches 10 ms a move by the clock, so its games vary from
-  run to run. On a shared machine the gain depends on the free cores: the JSON records the load.
+  2-3 s on a busy machine). Levels 1-3 search to a fixed depth (1, 1, 2), so the games are the
+  same in every run. On a shared machine the gain depends on the free cores: the JSON records the
+  load.
 
 Each figure is the median of ``--repeats`` runs (the ladder: ``--ladder-repeats``). Usage:
 ``python benchmarks/tournament_speed.py [--repeats 3] [--games 24] [--ladder-repeats 1]``.
