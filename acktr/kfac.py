@@ -484,6 +484,17 @@ class KFAC(torch.optim.Optimizer):
             buffer.mul_(momentum).add_(update, alpha=scale)
             p.add_(buffer, alpha=-lr * (1 - momentum))
 
+    def _warn_failed_inverse(self, layer: KFACLayer, state: dict[str, Any]) -> None:
+        """Log that ``layer``'s factors could not be inverted and what is used instead."""
+        logger.warning(
+            "kfac: could not invert the factors of layer %r at step %d; %s",
+            layer.name,
+            self.steps,
+            "keeping the previous inverses"
+            if "kfac_a_inv" in state
+            else "its gradient is used unpreconditioned until an inverse succeeds",
+        )
+
     def _refresh_inverses(self, damping: float) -> None:
         if self._world.size > 1:
             self._refresh_inverses_across_ranks(damping)
@@ -507,14 +518,7 @@ class KFAC(torch.optim.Optimizer):
             a_inv = _damped_inverse(a, pi * sqrt_damping, f"{layer.name}.A")
             s_inv = _damped_inverse(s, sqrt_damping / pi, f"{layer.name}.S")
             if a_inv is None or s_inv is None:
-                logger.warning(
-                    "kfac: could not invert the factors of layer %r at step %d; %s",
-                    layer.name,
-                    self.steps,
-                    "keeping the previous inverses"
-                    if "kfac_a_inv" in state
-                    else "its gradient is used unpreconditioned until an inverse succeeds",
-                )
+                self._warn_failed_inverse(layer, state)
                 continue
             state["kfac_a_inv"] = a_inv.to(layer.weight.dtype)
             state["kfac_s_inv"] = s_inv.to(layer.weight.dtype)
@@ -596,14 +600,7 @@ class KFAC(torch.optim.Optimizer):
             state = self.state[layer.weight]
             a_inv, s_inv = inverses[layer, "A"], inverses[layer, "S"]
             if a_inv is None or s_inv is None:
-                logger.warning(
-                    "kfac: could not invert the factors of layer %r at step %d; %s",
-                    layer.name,
-                    self.steps,
-                    "keeping the previous inverses"
-                    if "kfac_a_inv" in state
-                    else "its gradient is used unpreconditioned until an inverse succeeds",
-                )
+                self._warn_failed_inverse(layer, state)
                 continue
             state["kfac_a_inv"], state["kfac_s_inv"] = a_inv, s_inv
         self._last_inverse_step = self.steps
