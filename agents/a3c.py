@@ -17,6 +17,8 @@ worker's pull and its push other workers push their own updates; ``worker_stats`
 worker, its updates and how many of them found the global parameters already changed
 (``stale``), the asynchrony the algorithm is built on.
 
+The workers start together: each builds its env(s), then waits until all of them have, so a
+short run's step budget is shared by all ``K`` (a late worker would otherwise find it used up).
 The parent process starts the workers, reads their reports (episodes, losses) from a queue, calls
 ``learn``'s callback (logs, checkpoints, early stop) and owns shutdown: workers stop when the
 shared counter reaches the target, when the callback returns ``False``, on Ctrl-C (workers ignore
@@ -221,6 +223,7 @@ class _Shared:
     steps: Any  # mp.Value("q"): env steps taken by all workers
     updates: Any  # mp.Array("q", K): updates pushed per worker
     stale: Any  # mp.Array("q", K): pushes that found the global parameters changed since the pull
+    ready: Any  # mp.Value("i"): workers that have built their envs and wait for the others
     stop: Any  # mp.Event: set by the parent to stop the workers
     reports: Any  # mp.Queue: ("report" | "done" | "error", worker, payload)
 
@@ -413,6 +416,7 @@ class A3C:
             steps=ctx.Value("q", self.num_timesteps),
             updates=ctx.Array("q", c.num_workers),
             stale=ctx.Array("q", c.num_workers),
+            ready=ctx.Value("i", 0),
             stop=ctx.Event(),
             reports=ctx.Queue(),
         )
@@ -662,6 +666,20 @@ class _Report:
         return out
 
 
+def _wait_for_all_workers(shared: _Shared, run: _Run) -> None:
+    """Start line: return once every worker has built its envs (or the run is stopping).
+
+    Without it a worker that starts late (``spawn`` imports torch afresh, an Atari env takes a
+    while to build) can find a short run's step budget already used up by the others.
+    """
+    with shared.ready.get_lock():
+        shared.ready.value += 1
+    while shared.ready.value < run.config.num_workers and not shared.stop.is_set():
+        if os.getppid() != run.parent_pid:
+            return
+        time.sleep(0.005)
+
+
 def _worker_loop(rank: int, shared: _Shared, env_fn: EnvFactory, run: _Run) -> dict[str, Any]:
     c = run.config
     torch.manual_seed(
@@ -679,6 +697,7 @@ def _worker_loop(rank: int, shared: _Shared, env_fn: EnvFactory, run: _Run) -> d
         obs, _ = env.reset(seed=reset_seed(run.seed, run.start_timesteps) + 10_007 * (rank + 1))
         prev_done = np.zeros(n, dtype=bool)
         report = _Report()
+        _wait_for_all_workers(shared, run)
         last_report = time.monotonic()
         while not shared.stop.is_set() and shared.steps.value < run.total_timesteps:
             if os.getppid() != run.parent_pid:
@@ -733,7 +752,9 @@ def _worker_loop(rank: int, shared: _Shared, env_fn: EnvFactory, run: _Run) -> d
                 gp.grad = lp.grad
             shared.optimizer.step()
             with shared.steps.get_lock():
+                before = shared.steps.value
                 shared.steps.value += c.t_max * n
+                crossed_log = before // c.log_every != shared.steps.value // c.log_every
             shared.updates[rank] += 1
             shared.stale[rank] += int(stale)
             report.add_update(
@@ -743,7 +764,9 @@ def _worker_loop(rank: int, shared: _Shared, env_fn: EnvFactory, run: _Run) -> d
                     "losses/entropy": entropy.item(),
                 }
             )
-            if time.monotonic() - last_report > 0.25:
+            # Report every 0.25 s, and at once when this update crossed a log_every boundary, so
+            # the parent logs a row per log_every steps however fast the env is.
+            if crossed_log or time.monotonic() - last_report > 0.25:
                 shared.reports.put(("report", rank, report.pop()))
                 last_report = time.monotonic()
         return report.pop()
