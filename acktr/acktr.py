@@ -55,9 +55,7 @@ from acktr.distributed import World, rank_seed
 from acktr.envs import (
     check_autoreset,
     ensure_episode_statistics,
-    env_suite,
     finished_episodes,
-    make_vec_env,
 )
 from acktr.kfac import KFAC
 from acktr.policies import (
@@ -69,10 +67,8 @@ from acktr.policies import (
 from acktr.training import (
     Callback,
     EpisodeWindow,
+    LearnerBase,
     ProgressBar,
-    apply_overrides,
-    config_from_dict,
-    read_checkpoint,
     register_learner,
     reset_seed,
     resolve_device,
@@ -379,7 +375,7 @@ def _space_from_json(data: Mapping[str, Any], bounds: Mapping[str, Any]) -> gym.
     return gym.spaces.Box(-np.inf, np.inf, shape=shape, dtype=dtype)
 
 
-class ActorCriticLearner:
+class ActorCriticLearner(LearnerBase):
     """Synchronous advantage actor-critic on a gymnasium vector env; see the module docstring.
 
     Use ``ACKTR`` or ``A2C``; they differ only in their default ``config`` and registry name.
@@ -394,6 +390,8 @@ class ActorCriticLearner:
     """
 
     algo: ClassVar[str] = "actor-critic"
+    config_class: ClassVar[type[Any]] = ActorCriticConfig
+    config: ActorCriticConfig
     optimizer_name: ClassVar[str] = "kfac"
 
     def __init__(
@@ -417,38 +415,8 @@ class ActorCriticLearner:
     # -- construction ------------------------------------------------------------------------
 
     @classmethod
-    def preset(cls, suite: str) -> Preset:
-        """The preset of this learner for ``suite`` (``classic`` for an unknown suite)."""
-        preset = PRESETS.get((cls.algo, suite))
-        if preset is None:
-            log.warning("no %s preset for suite %r; using the classic-control one", cls.algo, suite)
-            preset = PRESETS[(cls.algo, "classic")]
-        return preset
-
-    @classmethod
-    def for_env(
-        cls: type[T],
-        env_id: str,
-        *,
-        seed: int = 0,
-        device: str = "auto",
-        num_envs: int | None = None,
-        overrides: Mapping[str, str] | None = None,
-    ) -> T:
-        """A learner with the preset of ``env_id``'s suite training on a fresh vector env.
-
-        Raises:
-            ValueError: unknown env id, bad override.
-        """
-        suite = env_suite(env_id)
-        preset = cls.preset(suite)
-        config = apply_overrides(preset.config, overrides or {})
-        learner = cls(
-            make_vec_env(env_id, num_envs or preset.num_envs), config, seed=seed, device=device
-        )
-        learner.env_id = env_id
-        learner.suite = suite
-        return learner
+    def _preset_table(cls) -> dict[str, Preset]:
+        return {suite: p for (algo, suite), p in PRESETS.items() if algo == cls.algo}
 
     def _setup(
         self,
@@ -945,12 +913,9 @@ class ActorCriticLearner:
 
     # -- persistence ---------------------------------------------------------------------------
 
-    def _config_json(self) -> dict[str, Any]:
+    def _checkpoint_json(self) -> dict[str, Any]:
         out = {
-            "config": dataclasses.asdict(self.config),
-            "seed": self.seed,
-            "env_id": self.env_id,
-            "suite": self.suite,
+            **super()._checkpoint_json(),
             "num_envs": self.env.num_envs * self.world.size if self.env is not None else None,
             "ranks": self.world.size,
             "observation_space": _space_to_json(self.observation_space),
@@ -991,7 +956,7 @@ class ActorCriticLearner:
         save_checkpoint(
             path,
             algo=self.algo,
-            config=self._config_json(),
+            config=self._checkpoint_json(),
             num_timesteps=self.num_timesteps,
             state=state,
         )
@@ -1018,50 +983,34 @@ class ActorCriticLearner:
             CheckpointError: unreadable file or a checkpoint of another learner.
             ValueError: an env whose spaces differ from the checkpoint's.
         """
-        from acktr.training import CheckpointError
-
-        checkpoint = read_checkpoint(path, algo=cls.algo)
-        meta, state = checkpoint.config, checkpoint.state
-        try:
-            config = config_from_dict(ActorCriticConfig, meta["config"])
-            action_space = _space_from_json(meta["action_space"], state.get("action_bounds", {}))
-            observation_space = _space_from_json(meta["observation_space"], {})
-        except (KeyError, ValueError, TypeError) as e:
-            raise CheckpointError(f"{path}: damaged {cls.algo} config ({e})") from None
-        learner = cls.__new__(cls)
-        learner._setup(observation_space, action_space, config, policy, int(meta["seed"]), device)
-        learner.env_id, learner.suite = meta.get("env_id"), meta.get("suite")
-        try:
-            learner.model.load_state_dict(state["model"])
-            for name, opt in learner.optimizers.items():
-                opt.load_state_dict(state["optimizers"][name])
-            if learner.obs_rms is not None:
-                learner.obs_rms.load_state_dict(state["obs_rms"])
-            learner._pi_lr = float(state["pi_lr"])
-            learner._lr_now = float(state["lr_now"])
-            set_rng_state(state["rng"])
-        except (KeyError, RuntimeError, ValueError) as e:
-            raise CheckpointError(
-                f"{path}: state does not fit the network of its config ({str(e).splitlines()[0]})"
-            ) from None
-        learner.num_timesteps = checkpoint.num_timesteps
+        learner = cls._restore(path, policy, device)
         if env is not None:
             learner.set_env(env)
         return learner
 
+    @classmethod
+    def _spaces_from_checkpoint(
+        cls, meta: Mapping[str, Any], state: Mapping[str, Any]
+    ) -> tuple[gym.Space, gym.Space]:
+        observation_space = _space_from_json(meta["observation_space"], {})
+        return observation_space, _space_from_json(
+            meta["action_space"], state.get("action_bounds", {})
+        )
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        if self.obs_rms is not None:
+            self.obs_rms.load_state_dict(state["obs_rms"])
+        self._pi_lr = float(state["pi_lr"])
+        self._lr_now = float(state["lr_now"])
+        set_rng_state(state["rng"])
+
     def describe(self) -> dict[str, Any]:
         """Algorithm, env, preset and every hyperparameter (printed by ``tron train``)."""
-        return {
-            "algo": self.algo,
-            "env_id": self.env_id,
-            "preset": self.suite,
-            "num_envs": self.env.num_envs * self.world.size if self.env is not None else None,
-            "ranks": self.world.size,
-            "seed": self.seed,
-            "device": str(self.device),
-            "parameters": sum(p.numel() for p in self.model.parameters()),
-            **dataclasses.asdict(self.config),
-        }
+        num_envs = self.env.num_envs * self.world.size if self.env is not None else None
+        return self._describe(self.model, num_envs, str(self.device), ranks=self.world.size)
 
 
 def _explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:

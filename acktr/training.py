@@ -2,7 +2,8 @@
 
 A *learner* follows the ``Learner`` protocol: the verbs RL users know (``learn``, ``predict``,
 ``save``, ``load``) plus ``for_env`` (build one from an env id with its preset) and ``describe``
-(its hyperparameters). ``register_learner("name")`` puts a class in the registry that
+(its hyperparameters). ``LearnerBase`` writes ``for_env``, ``preset``, ``load``'s checkpoint
+handling and ``describe`` once for all four learners. ``register_learner("name")`` puts a class in the registry that
 ``tron train name`` dispatches through; ``load_learner(path)`` opens any registered learner's
 checkpoint.
 
@@ -24,6 +25,7 @@ file can be wrong into one ``CheckpointError`` that says what the file is.
 
 from __future__ import annotations
 
+import abc
 import csv
 import dataclasses
 import json
@@ -41,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
+import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium.vector import VectorEnv
@@ -299,6 +302,169 @@ def load_learner(
     except KeyError as e:
         raise CheckpointError(f"{path}: {e.args[0]}") from None
     return cls.load(path, env=env, device=device)
+
+
+# ---------------------------------------------------------------------------------------------
+# The code every learner shares
+
+S = TypeVar("S", bound="LearnerBase")
+
+
+class LearnerBase(abc.ABC):
+    """Construction, checkpoints and description, written once for ACKTR, A2C, DQN and A3C.
+
+    A subclass keeps its own hyperparameters (``config_class``), network and update, and fills in
+    four hooks: ``_preset_table`` (suite -> preset with ``.config`` and ``.num_envs``), ``_setup``
+    (build the networks and optimizers from the spaces and config), ``_spaces_from_checkpoint``
+    and ``_load_state`` (the learner's part of a checkpoint). ``for_env``, ``preset``, the
+    checkpoint's JSON part (``_checkpoint_json``), ``load``'s error handling (``_restore``) and
+    ``describe``'s common keys (``_describe``) are here.
+    """
+
+    #: Registry name, also stored in checkpoints.
+    algo: ClassVar[str]
+    #: The hyperparameter dataclass a checkpoint's ``config`` is parsed into.
+    config_class: ClassVar[type[Any]]
+
+    config: Any
+    seed: int
+    env_id: str | None
+    suite: str | None
+    num_timesteps: int
+
+    # -- hooks ---------------------------------------------------------------------------------
+
+    @classmethod
+    @abc.abstractmethod
+    def _preset_table(cls) -> Mapping[str, Any]:
+        """This learner's presets by suite; it has a ``classic`` one."""
+
+    @abc.abstractmethod
+    def _setup(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        config: Any,
+        module: Any,
+        seed: int,
+        device: str,
+    ) -> None:
+        """Build the networks and optimizers; ``module`` is the custom network or factory."""
+
+    @classmethod
+    @abc.abstractmethod
+    def _spaces_from_checkpoint(
+        cls, meta: Mapping[str, Any], state: Mapping[str, Any]
+    ) -> tuple[gym.Space, gym.Space]:
+        """The observation and action spaces a checkpoint was trained on."""
+
+    @abc.abstractmethod
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        """Load the tensors and counters ``save`` wrote into the freshly set-up learner."""
+
+    # -- construction --------------------------------------------------------------------------
+
+    @classmethod
+    def preset(cls, suite: str) -> Any:
+        """The preset of this learner for ``suite`` (``classic`` for a suite without one)."""
+        table = cls._preset_table()
+        if suite not in table:
+            log.warning("no %s preset for suite %r; using the classic-control one", cls.algo, suite)
+            return table["classic"]
+        return table[suite]
+
+    @classmethod
+    def for_env(
+        cls: type[S],
+        env_id: str,
+        *,
+        seed: int = 0,
+        device: str = "auto",
+        num_envs: int | None = None,
+        overrides: Mapping[str, str] | None = None,
+    ) -> S:
+        """A learner with the preset of ``env_id``'s suite, ``overrides`` applied (strings parsed
+        by field type), training on a fresh vector env of ``num_envs`` (default: the preset's).
+
+        Raises:
+            ValueError: unknown env id, bad override.
+        """
+        from acktr.envs import env_suite
+
+        suite = env_suite(env_id)
+        preset = cls.preset(suite)
+        config = apply_overrides(preset.config, overrides or {})
+        learner = cls._for_env(env_id, preset, config, num_envs, seed, device)
+        learner.env_id, learner.suite = env_id, suite
+        return learner
+
+    @classmethod
+    def _for_env(
+        cls: type[S],
+        env_id: str,
+        preset: Any,
+        config: Any,
+        num_envs: int | None,
+        seed: int,
+        device: str,
+    ) -> S:
+        """``for_env``'s learner on ``make_vec_env(env_id, num_envs or preset.num_envs)``."""
+        from acktr.envs import make_vec_env
+
+        make = typing.cast(Callable[..., S], cls)
+        env = make_vec_env(env_id, num_envs or preset.num_envs)
+        return make(env, config, seed=seed, device=device)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def _checkpoint_json(self) -> dict[str, Any]:
+        """The JSON part of a checkpoint every learner writes (a subclass adds its own keys)."""
+        return {
+            "config": dataclasses.asdict(self.config),
+            "seed": self.seed,
+            "env_id": self.env_id,
+            "suite": self.suite,
+        }
+
+    @classmethod
+    def _restore(cls: type[S], path: str | os.PathLike[str], module: Any, device: str) -> S:
+        """``load`` without the env: a learner set up from a checkpoint's config and spaces, its
+        state loaded. Every way the file does not fit this learner is one ``CheckpointError``."""
+        checkpoint = read_checkpoint(path, algo=cls.algo)
+        meta, state = checkpoint.config, checkpoint.state
+        try:
+            config = config_from_dict(cls.config_class, meta["config"])
+            observation_space, action_space = cls._spaces_from_checkpoint(meta, state)
+            seed = int(meta["seed"])
+        except (KeyError, ValueError, TypeError) as e:
+            raise CheckpointError(f"{path}: damaged {cls.algo} config ({e})") from None
+        learner = cls.__new__(cls)
+        learner._setup(observation_space, action_space, config, module, seed, device)
+        learner.env_id, learner.suite = meta.get("env_id"), meta.get("suite")
+        try:
+            learner._load_state(state)
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise CheckpointError(
+                f"{path}: state does not fit the network of its config ({str(e).splitlines()[0]})"
+            ) from None
+        learner.num_timesteps = checkpoint.num_timesteps
+        return learner
+
+    def _describe(
+        self, model: torch.nn.Module, num_envs: int | None, device: str, **extra: Any
+    ) -> dict[str, Any]:
+        """``describe``: algorithm, env, preset, size and every hyperparameter."""
+        return {
+            "algo": self.algo,
+            "env_id": self.env_id,
+            "preset": self.suite,
+            "num_envs": num_envs,
+            **extra,
+            "seed": self.seed,
+            "device": device,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            **dataclasses.asdict(self.config),
+        }
 
 
 # ---------------------------------------------------------------------------------------------

@@ -64,19 +64,15 @@ from acktr.acktr import compute_advantages
 from acktr.envs import (
     check_autoreset,
     ensure_episode_statistics,
-    env_suite,
     finished_episodes,
     make_vec_env,
 )
 from acktr.policies import SharedActorCritic, action_distribution, distribution_mode
 from acktr.training import (
     Callback,
-    CheckpointError,
     EpisodeWindow,
+    LearnerBase,
     ProgressBar,
-    apply_overrides,
-    config_from_dict,
-    read_checkpoint,
     register_learner,
     reset_seed,
     save_checkpoint,
@@ -229,7 +225,7 @@ class _Shared:
 
 
 @register_learner("a3c")
-class A3C:
+class A3C(LearnerBase):
     """A3C over ``num_workers`` processes; see the module docstring.
 
     Args:
@@ -244,6 +240,8 @@ class A3C:
     """
 
     algo: ClassVar[str] = "a3c"
+    config_class: ClassVar[type[Any]] = A3CConfig
+    config: A3CConfig
     env_id: str | None
     suite: str | None
 
@@ -270,36 +268,24 @@ class A3C:
     # -- construction ------------------------------------------------------------------------
 
     @classmethod
-    def preset(cls, suite: str) -> Preset:
-        """The preset for ``suite`` (``classic`` for a suite without one)."""
-        if suite not in PRESETS:
-            log.warning("no a3c preset for suite %r; using the classic-control one", suite)
-        return PRESETS.get(suite, PRESETS["classic"])
+    def _preset_table(cls) -> dict[str, Preset]:
+        return PRESETS
 
     @classmethod
-    def for_env(
+    def _for_env(
         cls: type[T],
         env_id: str,
-        *,
-        seed: int = 0,
-        device: str = "auto",
-        num_envs: int | None = None,
-        overrides: Mapping[str, str] | None = None,
+        preset: Any,
+        config: Any,
+        num_envs: int | None,
+        seed: int,
+        device: str,
     ) -> T:
-        """A learner with the preset of ``env_id``'s suite; ``num_envs`` sets the number of
-        workers (each builds ``make_vec_env(env_id, envs_per_worker)``).
-
-        Raises:
-            ValueError: unknown env id, bad override.
-        """
-        suite = env_suite(env_id)
-        config = apply_overrides(cls.preset(suite).config, overrides or {})
+        """``for_env``'s ``num_envs`` (``tron train --envs``) is the number of workers; each
+        builds ``make_vec_env(env_id, envs_per_worker)``."""
         if num_envs is not None:
             config = dataclasses.replace(config, num_workers=num_envs)
-        learner = cls(MakeVecEnv(env_id, config.envs_per_worker), config, seed=seed, device=device)
-        learner.env_id = env_id
-        learner.suite = suite
-        return learner
+        return cls(MakeVecEnv(env_id, config.envs_per_worker), config, seed=seed, device=device)
 
     def _setup(
         self,
@@ -528,10 +514,7 @@ class A3C:
         if isinstance(self.action_space, gym.spaces.Box):
             state["action_space"] = box_state(self.action_space)
         config = {
-            "config": dataclasses.asdict(self.config),
-            "seed": self.seed,
-            "env_id": self.env_id,
-            "suite": self.suite,
+            **self._checkpoint_json(),
             "n_actions": int(self.action_space.n)
             if isinstance(self.action_space, gym.spaces.Discrete)
             else None,
@@ -562,52 +545,34 @@ class A3C:
         Raises:
             CheckpointError: unreadable file or a checkpoint of another learner.
         """
-        checkpoint = read_checkpoint(path, algo=cls.algo)
-        meta, state = checkpoint.config, checkpoint.state
-        try:
-            config = config_from_dict(A3CConfig, meta["config"])
-            observation_space = box_from_state(state["observation_space"])
-            action_space: gym.Space = (
-                box_from_state(state["action_space"])
-                if meta["n_actions"] is None
-                else gym.spaces.Discrete(int(meta["n_actions"]))
-            )
-        except (KeyError, ValueError, TypeError) as e:
-            raise CheckpointError(f"{path}: damaged {cls.algo} config ({e})") from None
-        learner = cls.__new__(cls)
-        learner._setup(observation_space, action_space, config, policy, int(meta["seed"]), device)
-        learner.env_id, learner.suite = meta.get("env_id"), meta.get("suite")
-        try:
-            learner.model.load_state_dict(state["model"])
-            learner.optimizer.load_state_dict(state["optimizer"])
-            learner.num_updates = int(state["num_updates"])
-        except (KeyError, RuntimeError, ValueError) as e:
-            raise CheckpointError(
-                f"{path}: state does not fit the network of its config ({str(e).splitlines()[0]})"
-            ) from None
-        learner.num_timesteps = checkpoint.num_timesteps
+        learner = cls._restore(path, policy, device)
         if isinstance(env, VectorEnv):
             env.close()
             env = None
         if env is None and learner.env_id is not None:
-            env = MakeVecEnv(learner.env_id, config.envs_per_worker)
+            env = MakeVecEnv(learner.env_id, learner.config.envs_per_worker)
         learner.env_fn = env
         return learner
 
+    @classmethod
+    def _spaces_from_checkpoint(
+        cls, meta: Mapping[str, Any], state: Mapping[str, Any]
+    ) -> tuple[gym.Space, gym.Space]:
+        observation_space = box_from_state(state["observation_space"])
+        if meta["n_actions"] is None:
+            return observation_space, box_from_state(state["action_space"])
+        return observation_space, gym.spaces.Discrete(int(meta["n_actions"]))
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.num_updates = int(state["num_updates"])
+
     def describe(self) -> dict[str, Any]:
         """Algorithm, env, preset and every hyperparameter (printed by ``tron train``)."""
-        return {
-            "algo": self.algo,
-            "env_id": self.env_id,
-            "preset": self.suite,
-            # What ``for_env``'s num_envs (``tron train --envs``) sets: the worker processes,
-            # each with envs_per_worker envs.
-            "num_envs": self.config.num_workers,
-            "seed": self.seed,
-            "device": "cpu",
-            "parameters": sum(p.numel() for p in self.model.parameters()),
-            **dataclasses.asdict(self.config),
-        }
+        # What ``for_env``'s num_envs (``tron train --envs``) sets: the worker processes, each
+        # with envs_per_worker envs.
+        return self._describe(self.model, self.config.num_workers, "cpu")
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,6 @@ starting point for the Tron envs, not a tuned setting.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import logging
 import os
 import time
@@ -53,18 +52,13 @@ from torch import nn
 from acktr.envs import (
     check_autoreset,
     ensure_episode_statistics,
-    env_suite,
     finished_episodes,
-    make_vec_env,
 )
 from acktr.training import (
     Callback,
-    CheckpointError,
     EpisodeWindow,
+    LearnerBase,
     ProgressBar,
-    apply_overrides,
-    config_from_dict,
-    read_checkpoint,
     register_learner,
     reset_seed,
     resolve_device,
@@ -203,7 +197,7 @@ def linear_schedule(start: float, end: float, duration: int, step: int) -> float
 
 
 @register_learner("dqn")
-class DQN:
+class DQN(LearnerBase):
     """Double DQN on a gymnasium vector env with a ``Discrete`` action space.
 
     Args:
@@ -217,6 +211,8 @@ class DQN:
     """
 
     algo: ClassVar[str] = "dqn"
+    config_class: ClassVar[type[Any]] = DQNConfig
+    config: DQNConfig
 
     def __init__(
         self,
@@ -240,36 +236,8 @@ class DQN:
     # -- construction ------------------------------------------------------------------------
 
     @classmethod
-    def preset(cls, suite: str) -> Preset:
-        """The preset for ``suite`` (``classic`` for a suite without one)."""
-        if suite not in PRESETS:
-            log.warning("no dqn preset for suite %r; using the classic-control one", suite)
-        return PRESETS.get(suite, PRESETS["classic"])
-
-    @classmethod
-    def for_env(
-        cls: type[T],
-        env_id: str,
-        *,
-        seed: int = 0,
-        device: str = "auto",
-        num_envs: int | None = None,
-        overrides: Mapping[str, str] | None = None,
-    ) -> T:
-        """A learner with the preset of ``env_id``'s suite training on a fresh vector env.
-
-        Raises:
-            ValueError: unknown env id, bad override.
-        """
-        suite = env_suite(env_id)
-        preset = cls.preset(suite)
-        config = apply_overrides(preset.config, overrides or {})
-        learner = cls(
-            make_vec_env(env_id, num_envs or preset.num_envs), config, seed=seed, device=device
-        )
-        learner.env_id = env_id
-        learner.suite = suite
-        return learner
+    def _preset_table(cls) -> dict[str, Preset]:
+        return PRESETS
 
     def _setup(
         self,
@@ -549,10 +517,7 @@ class DQN:
             "observation_space": box_state(self.observation_space),
         }
         config = {
-            "config": dataclasses.asdict(self.config),
-            "seed": self.seed,
-            "env_id": self.env_id,
-            "suite": self.suite,
+            **self._checkpoint_json(),
             "num_envs": self.env.num_envs if self.env is not None else None,
             "n_actions": int(self.action_space.n),
         }
@@ -582,48 +547,34 @@ class DQN:
             CheckpointError: unreadable file or a checkpoint of another learner.
             ValueError: an env whose spaces differ from the checkpoint's.
         """
-        checkpoint = read_checkpoint(path, algo=cls.algo)
-        meta, state = checkpoint.config, checkpoint.state
-        try:
-            config = config_from_dict(DQNConfig, meta["config"])
-            observation_space = box_from_state(state["observation_space"])
-            action_space = gym.spaces.Discrete(int(meta["n_actions"]))
-        except (KeyError, ValueError, TypeError) as e:
-            raise CheckpointError(f"{path}: damaged {cls.algo} config ({e})") from None
-        learner = cls.__new__(cls)
-        learner._setup(
-            observation_space, action_space, config, q_network, int(meta["seed"]), device
-        )
-        learner.env_id, learner.suite = meta.get("env_id"), meta.get("suite")
-        try:
-            learner.q_net.load_state_dict(state["q_net"])
-            learner.target_net.load_state_dict(state["target_net"])
-            learner.optimizer.load_state_dict(state["optimizer"])
-            learner.num_gradient_steps = int(state["num_gradient_steps"])
-            learner.num_target_updates = int(state["num_target_updates"])
-            set_rng_state(state["rng"], learner._np_rng)
-        except (KeyError, RuntimeError, ValueError) as e:
-            raise CheckpointError(
-                f"{path}: state does not fit the network of its config ({str(e).splitlines()[0]})"
-            ) from None
-        learner.num_timesteps = checkpoint.num_timesteps
+        learner = cls._restore(path, q_network, device)
         if env is not None:
             learner.set_env(env)
         return learner
 
+    @classmethod
+    def _spaces_from_checkpoint(
+        cls, meta: Mapping[str, Any], state: Mapping[str, Any]
+    ) -> tuple[gym.Space, gym.Space]:
+        observation_space = box_from_state(state["observation_space"])
+        return observation_space, gym.spaces.Discrete(int(meta["n_actions"]))
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        self.q_net.load_state_dict(state["q_net"])
+        self.target_net.load_state_dict(state["target_net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.num_gradient_steps = int(state["num_gradient_steps"])
+        self.num_target_updates = int(state["num_target_updates"])
+        set_rng_state(state["rng"], self._np_rng)
+
     def describe(self) -> dict[str, Any]:
         """Algorithm, env, preset and every hyperparameter (printed by ``tron train``)."""
-        return {
-            "algo": self.algo,
-            "env_id": self.env_id,
-            "preset": self.suite,
-            "num_envs": self.env.num_envs if self.env is not None else None,
-            "seed": self.seed,
-            "device": str(self.device),
-            "parameters": sum(p.numel() for p in self.q_net.parameters()),
-            "replay_gb_when_full": round(self.buffer.nbytes / 1e9, 3) if self.buffer else None,
-            **dataclasses.asdict(self.config),
-        }
+        return self._describe(
+            self.q_net,
+            self.env.num_envs if self.env is not None else None,
+            str(self.device),
+            replay_gb_when_full=round(self.buffer.nbytes / 1e9, 3) if self.buffer else None,
+        )
 
 
 class _UpdateStats:
