@@ -45,6 +45,15 @@ def find_runs(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     return found
 
 
+def run_label(csv_path: Path, common: Path) -> str:
+    """A curve's legend: a CSV file's own name (``acktr-s0.csv`` -> ``acktr-s0``), or a run's
+    directory relative to ``common``, the directory all plotted runs are under."""
+    if csv_path.name != "progress.csv":
+        return csv_path.stem
+    name = str(csv_path.parent.resolve().relative_to(common))
+    return name if name != "." else csv_path.parent.name
+
+
 def read_curve(csv_path: Path, metric: str) -> tuple[list[float], list[float]]:
     """Steps and values of ``metric`` in a ``progress.csv`` (rows without a value skipped)."""
     from acktr.training import read_progress
@@ -129,9 +138,7 @@ def run(args: argparse.Namespace) -> int:
         steps, values = read_curve(csv_path, args.metric)
         if not steps:
             continue
-        name = str(csv_path.parent.resolve().relative_to(common)) if len(runs) > 1 else ""
-        label = name if name not in ("", ".") else csv_path.parent.name
-        curves.append(Curve(label, steps, smooth(values, args.smooth)))
+        curves.append(Curve(run_label(csv_path, common), steps, smooth(values, args.smooth)))
     if not curves:
         raise CommandError(f"no values of {args.metric!r} in {', '.join(map(str, runs))}")
     first = Path(args.dirs[0])

@@ -158,3 +158,17 @@ def test_suite_final_return_and_last_10_episodes_by_hand(tmp_path: Path) -> None
     # the last updates with >= 10 episodes together: 2 + 3 + 5 = 10
     assert last_episodes_return(log) == pytest.approx((2 * 30 + 3 * 40 + 5 * 20) / 10)
     assert last_episodes_return(log, episodes=11) == pytest.approx(320 / 14)
+
+
+def test_plot_labels__run_directories_and_csv_files(tmp_path: Path) -> None:
+    from arena.commands.plot import find_runs, run_label
+
+    for name in ("long/acktr-s0", "long/a2c-s0"):
+        (tmp_path / name).mkdir(parents=True)
+        (tmp_path / name / "progress.csv").write_text("step,x\n1,2\n")
+    (tmp_path / "dqn-s0.csv").write_text("step,x\n1,2\n")
+    runs = find_runs([tmp_path / "long", tmp_path / "dqn-s0.csv"])
+    assert [run_label(r, tmp_path / "long") for r in runs[:2]] == ["a2c-s0", "acktr-s0"]
+    assert run_label(runs[2], tmp_path) == "dqn-s0"  # a CSV file is named by itself
+    single = tmp_path / "long" / "acktr-s0" / "progress.csv"
+    assert run_label(single, single.parent.resolve()) == "acktr-s0"
