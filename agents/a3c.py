@@ -125,6 +125,11 @@ class A3CConfig:
     """Added to the squared-gradient average under the square root (the paper's form)."""
     max_grad_norm: float | None = 40.0
     """Clip each worker's gradient norm before the push (``none``: no clip)."""
+    loss_reduction: Literal["mean", "sum"] = "mean"
+    """How a worker's ``t_max * envs_per_worker`` samples make its loss: ``sum`` accumulates their
+    gradients, as the paper's pseudocode and ChainerRL's A3C do; ``mean`` averages them. With
+    ``rms_eps`` 0.1 under the root the gradient's scale sets the step size (summing 5 samples is a
+    5x larger step), so the ``atari`` preset sums; with a small ``rms_eps`` it matters little."""
     start_method: Literal["fork", "spawn", "forkserver"] = "fork"
     """How worker processes start (``fork``: Linux, inherits the parent's registries)."""
     log_every: int = 10_000
@@ -144,7 +149,9 @@ PRESETS: dict[str, Preset] = {
     ),
     # The paper: 16 workers, one env each, t_max 5, shared RMSprop (alpha 0.99), lr annealed to 0;
     # lr 7e-4 and eps 0.1 as in the best-known public reproduction (ChainerRL's train_a3c_ale).
-    "atari": Preset(A3CConfig(network="small_cnn", num_workers=16, log_every=50_000)),
+    "atari": Preset(
+        A3CConfig(network="small_cnn", num_workers=16, loss_reduction="sum", log_every=50_000)
+    ),
     # Not tuned: a starting point, with the network ACKTR and A2C train on Tron.
     "tron": Preset(
         A3CConfig(network="tron_net", num_workers=2, envs_per_worker=8, lr=3e-4, rms_eps=1e-5)
@@ -631,6 +638,25 @@ class _Report:
         return out
 
 
+def a3c_loss(
+    log_prob: torch.Tensor,
+    entropy: torch.Tensor,
+    values: torch.Tensor,
+    advantages: torch.Tensor,
+    returns: torch.Tensor,
+    config: A3CConfig,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A worker's loss on its samples (one value per sample in each tensor) and its three terms:
+    ``-log pi(a|s) A + vf_coef (R - V)^2 / 2 - ent_coef H``, each term summed or averaged over the
+    samples by ``config.loss_reduction``. Returns ``(loss, policy, value, entropy)``."""
+    reduce = torch.sum if config.loss_reduction == "sum" else torch.mean
+    policy_loss = reduce(-(advantages * log_prob))
+    value_loss = reduce(0.5 * (returns - values).pow(2))
+    entropy_term = reduce(entropy)
+    loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy_term
+    return loss, policy_loss, value_loss, entropy_term
+
+
 def _wait_for_all_workers(shared: _Shared, run: _Run) -> None:
     """Start line: return once every worker has built its envs (or the run is stopping).
 
@@ -698,11 +724,15 @@ def _worker_loop(rank: int, shared: _Shared, env_fn: EnvFactory, run: _Run) -> d
             mask = torch.as_tensor(valid)
             params, v = local(torch.stack(obs_buf)[mask])
             dist = action_distribution(params, action_space)
-            adv = torch.as_tensor(advantages)[mask]
-            policy_loss = -(adv * dist.log_prob(torch.stack(act_buf)[mask])).mean()
-            value_loss = 0.5 * (torch.as_tensor(returns)[mask] - v).pow(2).mean()
-            entropy = dist.entropy().mean()
-            loss = policy_loss + c.vf_coef * value_loss - c.ent_coef * entropy
+            loss, policy_loss, value_loss, entropy = a3c_loss(
+                dist.log_prob(torch.stack(act_buf)[mask]),
+                dist.entropy(),
+                v,
+                torch.as_tensor(advantages)[mask],
+                torch.as_tensor(returns)[mask],
+                c,
+            )
+            per_sample = max(1, int(mask.sum())) if c.loss_reduction == "sum" else 1
             local.zero_grad()
             loss.backward()
             if c.max_grad_norm is not None:
@@ -724,9 +754,10 @@ def _worker_loop(rank: int, shared: _Shared, env_fn: EnvFactory, run: _Run) -> d
             shared.stale[rank] += int(stale)
             report.add_update(
                 {
-                    "losses/policy_loss": policy_loss.item(),
-                    "losses/value_loss": value_loss.item(),
-                    "losses/entropy": entropy.item(),
+                    # Per-sample means in the logs, whatever the reduction.
+                    "losses/policy_loss": policy_loss.item() / per_sample,
+                    "losses/value_loss": value_loss.item() / per_sample,
+                    "losses/entropy": entropy.item() / per_sample,
                 }
             )
             # Report every 0.25 s, and at once when this update crossed a log_every boundary, so

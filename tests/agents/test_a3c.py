@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import multiprocessing
 import os
 import signal
@@ -28,6 +29,7 @@ from agents.a3c import (
     A3CWorkerError,
     MakeVecEnv,
     SharedRMSprop,
+    a3c_loss,
     load_policy,
 )
 
@@ -350,3 +352,38 @@ def test_train_run_dir__checkpoints_while_workers_run(tmp_path: Path) -> None:
     )
     assert load_learner(run).num_timesteps >= 6_000
     assert_no_workers_left(resumed)
+
+
+def test_loss__sum_accumulates_what_mean_averages_by_hand() -> None:
+    log_prob = torch.tensor([-0.5, -1.0, -2.0])
+    entropy = torch.tensor([1.0, 0.5, 0.25])
+    values = torch.tensor([0.0, 1.0, 2.0])
+    advantages = torch.tensor([1.0, -1.0, 2.0])
+    returns = torch.tensor([1.0, 0.0, 4.0])
+    config = A3CConfig(vf_coef=0.5, ent_coef=0.01, loss_reduction="sum")
+    loss, policy, value, ent = a3c_loss(log_prob, entropy, values, advantages, returns, config)
+    # policy: -(1 * -0.5) - (-1 * -1) - (2 * -2) = 0.5 - 1 + 4; value: (1 + 1 + 4) / 2.
+    assert policy.item() == pytest.approx(3.5) and value.item() == pytest.approx(3.0)
+    assert ent.item() == pytest.approx(1.75)
+    assert loss.item() == pytest.approx(3.5 + 0.5 * 3.0 - 0.01 * 1.75)
+    mean = a3c_loss(
+        log_prob, entropy, values, advantages, returns, A3CConfig(vf_coef=0.5, ent_coef=0.01)
+    )
+    assert [t.item() for t in mean] == pytest.approx(
+        [t.item() / 3 for t in (loss, policy, value, ent)]
+    )
+    # The Atari preset takes the paper's accumulated gradients (its eps 0.1 is under the root).
+    assert PRESETS["atari"].config.loss_reduction == "sum"
+    assert PRESETS["atari"].config.rms_eps == 0.1
+    assert PRESETS["classic"].config.loss_reduction == "mean"
+
+
+def test_loss_reduction_sum__trains_and_logs_per_sample_means() -> None:
+    config = dataclasses.replace(CLASSIC, loss_reduction="sum", max_grad_norm=None, log_every=500)
+    learner = A3C(MakeVecEnv("CartPole-v1", 4), config, seed=0)
+    rows: list[dict[str, float]] = []
+    learner.learn(2_000, callback=lambda lrn, m: rows.append(dict(m)))
+    entropies = [r["losses/entropy"] for r in rows if "losses/entropy" in r]
+    # Two actions: a per-sample entropy lies in [0, ln 2], a sum over 20 samples would not.
+    assert entropies and all(0.0 <= e <= math.log(2) + 1e-6 for e in entropies)
+    assert_no_workers_left(learner)
