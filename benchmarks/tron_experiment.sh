@@ -6,7 +6,8 @@
 # after an interruption (finished runs are skipped, unfinished ones resume from their checkpoint).
 #
 #   benchmarks/tron_experiment.sh           # this 2-core machine: 300k steps per run, 15 runs,
-#                                           # about 2 hours of one core (benchmarks/tron_throughput.py)
+#                                           # about 2.5 hours of one core (measured: 149 CPU-min;
+#                                           # 2h09m wall with --jobs 2 beside another run)
 #   FULL=1 benchmarks/tron_experiment.sh    # the full version for a bigger machine: 3M steps per
 #                                           # run, 5 seeds, one run per core: ~30 CPU-hours at this
 #                                           # machine's cost per step, 3-4 hours on 16 cores
