@@ -241,3 +241,36 @@ def test_resolve_device() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU"):
             resolve_device("cuda")
+
+
+@pytest.mark.parametrize("algo", ["acktr", "dqn", "a3c"])
+def test_restore__damaged_config_and_misfit_state_are_checkpoint_errors(
+    algo: str, tmp_path: Path
+) -> None:
+    """``LearnerBase._restore`` turns both ways a readable file can be wrong into one error."""
+    from acktr.acktr import ACKTR
+    from acktr.training import CheckpointError, read_checkpoint, save_checkpoint
+    from agents.a3c import A3C
+    from agents.dqn import DQN
+
+    cls = {"acktr": ACKTR, "dqn": DQN, "a3c": A3C}[algo]
+    path = tmp_path / "checkpoint.pt"
+    cls.for_env("CartPole-v1", num_envs=1).save(path)
+    good = read_checkpoint(path)
+
+    damaged = dict(good.config)
+    del damaged["seed"]
+    save_checkpoint(
+        path, algo=algo, config=damaged, num_timesteps=good.num_timesteps, state=good.state
+    )
+    with pytest.raises(CheckpointError, match=f"damaged {algo} config"):
+        cls.load(path)
+
+    # A checkpoint of a wider network than its config describes.
+    config = dict(good.config)
+    config["config"] = {**good.config["config"], "hidden": [7, 7]}
+    save_checkpoint(
+        path, algo=algo, config=config, num_timesteps=good.num_timesteps, state=good.state
+    )
+    with pytest.raises(CheckpointError, match="state does not fit the network of its config"):
+        cls.load(path)
