@@ -32,11 +32,12 @@ import logging
 import os
 import re
 import signal
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import numpy as np
 import torch
@@ -188,6 +189,19 @@ class World:
                 f"rank {self.rank} of {self.size}: {op} failed ({_cause(e)}); another rank died "
                 f"or did not respond within {self.timeout_s:g} s (see its output)"
             ) from None
+
+
+def leave_lost_group(message: str) -> NoReturn:
+    """Print ``message`` (one line) and end this rank at once with ``EXIT_LOST_GROUP``.
+
+    Call it after a ``DistributedError``, once files are closed. A group whose peer died cannot be
+    torn down cleanly: gloo's teardown, in ``destroy_process_group`` or at interpreter exit, can
+    abort the process ("terminate called without an active exception", SIGABRT), so the rank
+    leaves without it.
+    """
+    print(message, file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(EXIT_LOST_GROUP)
 
 
 def launched_by_torchrun() -> bool:

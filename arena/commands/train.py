@@ -229,12 +229,12 @@ def _data_parallel_class(algo: str) -> type[ActorCriticLearner]:
 def _run_rank(args: argparse.Namespace) -> int:
     """The command in this process: a plain run, or one rank of a data-parallel run."""
     from acktr.distributed import (
-        EXIT_LOST_GROUP,
         DistributedError,
         World,
         init_world,
         interrupt_once,
         launched_by_torchrun,
+        leave_lost_group,
     )
 
     world = World()
@@ -262,8 +262,8 @@ def _run_rank(args: argparse.Namespace) -> int:
     try:
         return _train(args, world)
     except DistributedError as e:
-        print(f"tron train: error: {e}", file=sys.stderr)
-        raise SystemExit(EXIT_LOST_GROUP) from None
+        # The run's files were closed on the way up; only the broken group is left.
+        leave_lost_group(f"tron train: error: {e}")
     except (CommandError, KeyboardInterrupt) as e:
         if world.is_main:
             raise

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import torch
 
-from acktr.distributed import LaunchError, World, _reported_status, rank_seed
+from acktr.distributed import EXIT_LOST_GROUP, LaunchError, World, _reported_status, rank_seed
 from acktr.kfac import KFAC
 from acktr.policies import build_actor_critic
 from acktr.training import read_checkpoint
@@ -303,3 +303,14 @@ def test_league_synchronize__running_scores_add_the_ranks_changes(league: Any) -
     league.synchronize(_TwoRanks(torch.tensor([[0.0, 0.0], [-0.9, 5.0]], dtype=torch.float64)))
     assert (greedy.score, greedy.games) == (0.0, 7)  # clipped at 0
     assert random.score == pytest.approx(0.53)
+
+
+def test_leave_lost_group__one_line_and_the_lost_group_status() -> None:
+    code = (
+        "from acktr.distributed import leave_lost_group; leave_lost_group('tron train: error: x')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == EXIT_LOST_GROUP
+    assert done.stderr.strip().splitlines() == ["tron train: error: x"]
