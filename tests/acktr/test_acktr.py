@@ -328,10 +328,16 @@ def test_config_of_the_other_optimizer_is_refused() -> None:
 
 
 def test_acktr_learns_cartpole_in_100k_steps() -> None:
-    learner = ACKTR.for_env("CartPole-v1", seed=1)
-    learner.learn(100_000)
-    returns = evaluate(learner, make_vec_env("CartPole-v1", 5), 10, seed=123)
-    assert np.mean(returns) >= 475
+    # Two seeds of three must solve it (mean 475 of 500 over 10 greedy episodes). One seed alone
+    # is a coin toss between CPUs: float rounding differs between an AMD and an Intel machine and
+    # the runs diverge; seed 1 passed on one and scored 312 on the other.
+    solved = []
+    for seed in (0, 1, 2):
+        learner = ACKTR.for_env("CartPole-v1", seed=seed)
+        learner.learn(100_000)
+        returns = evaluate(learner, make_vec_env("CartPole-v1", 5), 10, seed=123)
+        solved.append(np.mean(returns) >= 475)
+    assert sum(solved) >= 2, solved
 
 
 def reaches(learner: ACKTR, target: float, budget: int) -> int | None:
