@@ -139,8 +139,8 @@ class ActorCriticConfig:
     vf_fisher_coef: float = 1.0
     """Weight of the value term in ACKTR's joint Fisher (shared and joint layouts)."""
     fisher_fraction: float = 1.0
-    """Part of the batch the Fisher pass runs on (a strided sub-batch through its own forward
-    pass); 1 is the paper. Its cost is the im2col statistics of the conv factors."""
+    """Part of the batch the Fisher pass runs on (every k-th example counted env by env, through
+    its own forward pass: ``fisher_subbatch``); 1 is the paper. Its cost is the im2col statistics of the conv factors."""
     stats_every: int = 1
     """K-FAC: run the Fisher pass on every this many updates only (1 is the paper); ``stat_decay``
     stays per update (each pass decays the factors by ``stat_decay ** stats_every``)."""
@@ -350,6 +350,23 @@ class Rollout:
     valid: torch.Tensor  # (T, N) bool: False on reset steps
     advantages: torch.Tensor  # (T, N)
     returns: torch.Tensor  # (T, N)
+
+
+def fisher_subbatch(obs: torch.Tensor, valid: torch.Tensor, stride: int) -> torch.Tensor:
+    """The examples of a rollout that the Fisher pass sees: every ``stride``-th valid one, counted
+    env by env (env-major), so that the sub-batch spreads over all envs and all time steps.
+
+    A time-major stride would take whole trajectories of a few envs (with 32 envs and stride 16,
+    only envs 0 and 16), whose steps are strongly correlated.
+
+    Args:
+        obs: ``(T, N, *obs_shape)``.
+        valid: ``(T, N)`` bool, False on reset steps.
+        stride: 1 takes every valid example (then in the time-major order of the loss).
+    """
+    if stride == 1:
+        return obs[valid]
+    return obs.transpose(0, 1)[valid.t()][::stride]
 
 
 def _space_to_json(space: gym.Space) -> dict[str, Any]:
@@ -733,12 +750,14 @@ class ActorCriticLearner(LearnerBase):
         obs, actions = batch.obs[mask], batch.actions[mask]
         advantages, returns = batch.advantages[mask], batch.returns[mask]
         self._samples = int(mask.sum())
+        stride = self._fisher_stride()
+        fisher_obs = None if stride == 1 else fisher_subbatch(batch.obs, mask, stride)
         if self.config.normalize_advantages:
             advantages = self._standardize(advantages)
         if self.config.layout != "separate":
-            metrics = self._update_shared(obs, actions, advantages, returns)
+            metrics = self._update_shared(obs, actions, advantages, returns, fisher_obs)
         else:
-            metrics = self._update_separate(obs, actions, advantages, returns)
+            metrics = self._update_separate(obs, actions, advantages, returns, fisher_obs)
         return self._metrics_over_ranks(metrics)
 
     def _standardize(self, x: torch.Tensor) -> torch.Tensor:
@@ -811,16 +830,16 @@ class ActorCriticLearner(LearnerBase):
         actions: torch.Tensor,
         advantages: torch.Tensor,
         returns: torch.Tensor,
+        fisher_obs: torch.Tensor | None,
     ) -> dict[str, float]:
         c = self.config
         params, values = self.model(obs)
         dist = action_distribution(params, self.action_space)
         if self._statistics_due("model"):
             # The true Fisher: the model's own distributions, sampled, never the training targets.
-            stride = self._fisher_stride()
             f_dist, f_values = dist, values
-            if stride > 1:
-                f_params, f_values = self.model(obs[::stride])
+            if fisher_obs is not None:
+                f_params, f_values = self.model(fisher_obs)
                 f_dist = action_distribution(f_params, self.action_space)
             value_sample = (f_values + torch.randn_like(f_values)).detach()
             pi_fisher = -f_dist.log_prob(f_dist.sample()).mean()
@@ -846,17 +865,17 @@ class ActorCriticLearner(LearnerBase):
         actions: torch.Tensor,
         advantages: torch.Tensor,
         returns: torch.Tensor,
+        fisher_obs: torch.Tensor | None,
     ) -> dict[str, float]:
         c = self.config
         # Value network first, as in the original: advantages were computed with its old values.
         with torch.no_grad():
             explained = _explained_variance(self._vf(obs), returns)
-        stride = self._fisher_stride()
         vf_nus: list[float] = []
         for _ in range(c.vf_iters):
             values = self._vf(obs)
             if c.optimizer == "kfac":
-                f_values = values if stride == 1 else self._vf(obs[::stride])
+                f_values = values if fisher_obs is None else self._vf(fisher_obs)
                 value_sample = (f_values + torch.randn_like(f_values)).detach()
                 self._fisher_pass("vf", 0.5 * (f_values - value_sample).pow(2).mean())
             value_loss = 0.5 * (returns - values).pow(2).mean()
@@ -869,8 +888,8 @@ class ActorCriticLearner(LearnerBase):
         dist = action_distribution(params, self.action_space)
         if c.optimizer == "kfac":
             f_dist = dist
-            if stride > 1:
-                f_dist = action_distribution(self._pi(obs[::stride]), self.action_space)
+            if fisher_obs is not None:
+                f_dist = action_distribution(self._pi(fisher_obs), self.action_space)
             self._fisher_pass("pi", -f_dist.log_prob(f_dist.sample()).mean())
         entropy = dist.entropy().mean()
         policy_loss = -(advantages * dist.log_prob(actions)).mean()

@@ -15,7 +15,14 @@ import torch
 from gymnasium.vector import SyncVectorEnv
 from gymnasium.wrappers import TimeLimit
 
-from acktr.acktr import A2C, ACKTR, ActorCriticConfig, Rollout, compute_advantages
+from acktr.acktr import (
+    A2C,
+    ACKTR,
+    ActorCriticConfig,
+    Rollout,
+    compute_advantages,
+    fisher_subbatch,
+)
 from acktr.envs import make_vec_env
 from acktr.kfac import KFAC
 from acktr.training import evaluate
@@ -367,3 +374,28 @@ def test_acktr_paper_mujoco_preset_learns_inverted_pendulum_in_200k_steps() -> N
     learner = ACKTR.for_env("InvertedPendulum-v5", seed=0)
     step = reaches(learner, 900.0, 200_000)
     assert step is not None and step <= 200_000
+
+
+def test_fisher_subbatch__every_kth_valid_example_counted_env_by_env() -> None:
+    # obs[t, n] = 100 * n + t, so each example names its env and step.
+    t_steps, n_envs = 4, 3
+    obs = torch.tensor([[100.0 * n + t for n in range(n_envs)] for t in range(t_steps)])
+    valid = torch.ones(t_steps, n_envs, dtype=torch.bool)
+    valid[2, 1] = False  # a reset step of env 1
+    # Env-major valid order: 0,1,2,3, 100,101,103, 200,201,202,203; every 3rd from the first.
+    assert fisher_subbatch(obs, valid, 3).tolist() == [0.0, 3.0, 103.0, 202.0]
+    # Stride 1: every valid example, in the time-major order of the loss.
+    assert fisher_subbatch(obs, valid, 1).tolist() == obs[valid].tolist()
+
+
+def test_fisher_subbatch__a_large_stride_still_spreads_over_the_envs() -> None:
+    # The shape of Tron's ACKTR batch: 10 steps x 32 envs, 1/16 of it for the Fisher pass. A
+    # time-major stride would take envs 0 and 16 only.
+    t_steps, n_envs = 10, 32
+    env_of = torch.arange(n_envs).repeat(t_steps, 1)
+    step_of = torch.arange(t_steps).unsqueeze(1).repeat(1, n_envs)
+    obs = torch.stack([env_of, step_of], dim=-1)
+    picked = fisher_subbatch(obs, torch.ones(t_steps, n_envs, dtype=torch.bool), 16)
+    assert len(picked) == 20
+    assert len(set(picked[:, 0].tolist())) == 20
+    assert set(picked[:, 1].tolist()) == {0, 2, 4, 6, 8}
