@@ -54,6 +54,10 @@ def measure(agent: str, opponent: str, games: int, seed: int) -> dict[str, Any]:
     result = play_match(agent, opponent, builtin_maps(2), games, seed=seed)
     wins, losses = result.wins
     draws = result.draws
+    per_map: dict[str, list[float]] = {}
+    for r in result.records:
+        points = 0.5 if r.winner is None else float(r.winner == 0)
+        per_map.setdefault(r.map, []).append(points)
     return {
         "opponent": opponent,
         "games": games,
@@ -63,6 +67,7 @@ def measure(agent: str, opponent: str, games: int, seed: int) -> dict[str, Any]:
         "score": result.score(),
         "ci95": ci_over_games(wins, draws, losses),
         "seconds": time.perf_counter() - start,
+        "score_per_map": {m: sum(p) / len(p) for m, p in per_map.items()},
     }
 
 
