@@ -794,6 +794,25 @@ class ActorCriticLearner(LearnerBase):
         self.world.all_reduce_mean_([box], weight=self._samples)
         return float(box)
 
+    def _explained_variance(self, values: torch.Tensor, returns: torch.Tensor) -> float:
+        """``1 - Var(returns - values) / Var(returns)`` over every rank's samples (0 when the
+        returns do not vary). In several ranks the variances are pooled from summed moments: a
+        mean of the ranks' own values would not be the batch's."""
+        if self.world.size == 1:
+            return _explained_variance(values, returns)
+        r, d = returns.double(), (returns - values).double()
+        moments = torch.stack(
+            [r.new_tensor(float(r.numel())), r.sum(), r.square().sum(), d.sum(), d.square().sum()]
+        ).to(self.world.device)
+        self.world.all_reduce_sum_([moments])
+        n, sum_r, sum_rr, sum_d, sum_dd = moments.tolist()
+        if n < 2:
+            return 0.0
+        var = (sum_rr - sum_r * sum_r / n) / (n - 1)
+        if var <= 0.0 or not math.isfinite(var):
+            return 0.0
+        return 1.0 - (sum_dd - sum_d * sum_d / n) / (n - 1) / var
+
     def _step(self, name: str, loss: torch.Tensor, module: nn.Module, lr: float) -> None:
         optimizer = self.optimizers[name]
         optimizer.zero_grad()
@@ -855,7 +874,7 @@ class ActorCriticLearner(LearnerBase):
             "losses/policy_loss": policy_loss.item(),
             "losses/value_loss": value_loss.item(),
             "losses/entropy": entropy.item(),
-            "losses/explained_variance": _explained_variance(values.detach(), returns),
+            "losses/explained_variance": self._explained_variance(values.detach(), returns),
             "charts/learning_rate": self._lr_now,
         }
 
@@ -870,7 +889,7 @@ class ActorCriticLearner(LearnerBase):
         c = self.config
         # Value network first, as in the original: advantages were computed with its old values.
         with torch.no_grad():
-            explained = _explained_variance(self._vf(obs), returns)
+            explained = self._explained_variance(self._vf(obs), returns)
         vf_nus: list[float] = []
         for _ in range(c.vf_iters):
             values = self._vf(obs)
@@ -882,7 +901,7 @@ class ActorCriticLearner(LearnerBase):
             self._step("vf", value_loss, self._vf, c.vf_lr)
             vf_nus += self._trust_region_scale("vf")
         with torch.no_grad():
-            explained_after = _explained_variance(self._vf(obs), returns)
+            explained_after = self._explained_variance(self._vf(obs), returns)
 
         params = self._pi(obs)
         dist = action_distribution(params, self.action_space)

@@ -115,6 +115,9 @@ def test_two_ranks_of_half_the_envs_take_the_step_of_one_process_with_all(tmp_pa
                 assert len([n for n in names if n.endswith(f".{key}")]) >= 4, key
         for key in ("losses/policy_loss", "losses/value_loss", "losses/entropy"):
             assert both[0]["metrics"][key] == pytest.approx(one["metrics"][key], rel=1e-12)
+        # Pooled over the ranks' samples, not a mean of the ranks' own values.
+        ev = "losses/explained_variance"
+        assert both[0]["metrics"][ev] == pytest.approx(one["metrics"][ev], rel=1e-9, abs=1e-12)
 
 
 def test_every_rank_holds_identical_parameters_after_every_update(tmp_path: Path) -> None:
