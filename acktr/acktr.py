@@ -140,7 +140,8 @@ class ActorCriticConfig:
     """Weight of the value term in ACKTR's joint Fisher (shared and joint layouts)."""
     fisher_fraction: float = 1.0
     """Part of the batch the Fisher pass runs on (every k-th example counted env by env, through
-    its own forward pass: ``fisher_subbatch``); 1 is the paper. Its cost is the im2col statistics of the conv factors."""
+    its own forward pass: ``fisher_subbatch``); 1 is the paper. Its cost is the im2col
+    statistics of the conv factors."""
     stats_every: int = 1
     """K-FAC: run the Fisher pass on every this many updates only (1 is the paper); ``stat_decay``
     stays per update (each pass decays the factors by ``stat_decay ** stats_every``)."""
@@ -750,8 +751,11 @@ class ActorCriticLearner(LearnerBase):
         obs, actions = batch.obs[mask], batch.actions[mask]
         advantages, returns = batch.advantages[mask], batch.returns[mask]
         self._samples = int(mask.sum())
+        # Gathered only for an update whose Fisher pass runs (never for A2C's first-order steps).
         stride = self._fisher_stride()
-        fisher_obs = None if stride == 1 else fisher_subbatch(batch.obs, mask, stride)
+        fisher_obs = None
+        if stride > 1 and any(self._statistics_due(name) for name in self.optimizers):
+            fisher_obs = fisher_subbatch(batch.obs, mask, stride)
         if self.config.normalize_advantages:
             advantages = self._standardize(advantages)
         if self.config.layout != "separate":

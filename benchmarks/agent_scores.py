@@ -79,8 +79,20 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", help="play only these opponent specs")
     parser.add_argument("--out", help="write the rows as JSON here")
     args = parser.parse_args()
+    from agents.registry import SpecError, make_agent
+
+    known = [o for o, _ in OPPONENTS]
+    unknown = [o for o in args.only or () if o not in known]
+    if unknown:
+        parser.error(f"--only: not an opponent of the table: {', '.join(unknown)}")
+    if args.jobs < 1:
+        parser.error(f"--jobs must be >= 1, got {args.jobs}")
+    try:  # a bad spec or checkpoint: one line here, not a traceback from a worker
+        make_agent(args.agent, seed=args.seed).close()
+    except (SpecError, OSError, ValueError) as e:
+        parser.error(f"agent {args.agent!r}: {e}")
     todo = [(o, g) for o, g in OPPONENTS if not args.only or o in args.only]
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = [pool.submit(measure, args.agent, o, g, args.seed) for o, g in todo]
         rows = [f.result() for f in futures]
     print(f"{args.agent} on the built-in 2-player maps, seats alternating")
@@ -93,7 +105,9 @@ def main() -> int:
         )
     if args.out:
         out = {"agent": args.agent, "cpu_count": os.cpu_count(), "rows": rows}
-        Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+        tmp = Path(f"{args.out}.tmp")  # written whole, then moved into place
+        tmp.write_text(json.dumps(out, indent=2) + "\n")
+        tmp.replace(args.out)
     return 0
 
 
